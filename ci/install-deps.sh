@@ -1,0 +1,23 @@
+#!/bin/sh
+# Installs what building and testing fastmusl needs on a Debian 12 host:
+# the cross compiler (clang, lld, llvm), make and patch for musl's build, the
+# Linux UAPI headers and libgcc of each target arch, qemu to run aarch64
+# binaries, and rustup's musl targets. Safe to run again.
+set -eu
+
+packages="clang lld llvm make patch zstd minisign qemu-user-static \
+	linux-libc-dev-amd64-cross linux-libc-dev-arm64-cross \
+	libgcc-12-dev libgcc-12-dev-arm64-cross"
+
+missing=
+for p in $packages; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	sudo=
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing
+fi
+
+rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl

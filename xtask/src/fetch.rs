@@ -1,0 +1,198 @@
+//! Getting a pinned source: from a mirror directory or the download cache or
+//! upstream, verified against its pin before anything is unpacked.
+//!
+//! The archive is read into memory once, verified there, and unpacked from
+//! those same bytes, so what is unpacked is exactly what was checked.
+
+use std::{io::Read, path::Path};
+
+use anyhow::{Context, Result, bail};
+use flate2::read::GzDecoder;
+
+use crate::{
+    pins::{Pin, SourcePin},
+    tree_hash::{Tree, sha256_hex},
+};
+
+/// Where sources come from when no `--mirror` is given.
+pub const MIRROR_ENV: &str = "FASTMUSL_MIRROR";
+
+/// Archive bytes that matched their pin.
+pub struct VerifiedSource {
+    pub name: String,
+    pub origin: String,
+    bytes: Vec<u8>,
+}
+
+/// A hash that did not match; nothing was unpacked.
+#[derive(Debug)]
+pub struct PinMismatch {
+    pub file: String,
+    pub origin: String,
+    pub kind: &'static str,
+    pub expected: String,
+    pub actual: String,
+}
+
+impl std::fmt::Display for PinMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (from {}) does not match its pin in sysroots/sources.toml\n  \
+             {}: expected {}\n  {}:   actual {}\n\
+             Nothing was unpacked. The file is damaged or is not the pinned \
+             release; replace it with the upstream file, or if upstream \
+             really changed, review the change and update the pin.",
+            self.file, self.origin, self.kind, self.expected, self.kind, self.actual
+        )
+    }
+}
+
+impl std::error::Error for PinMismatch {}
+
+/// Fetches `source` from `mirror` (if given) or else from the cache or its
+/// URLs, and verifies it.
+pub fn fetch_verified(
+    name: &str,
+    source: &SourcePin,
+    mirror: Option<&Path>,
+    cache_dir: &Path,
+) -> Result<VerifiedSource> {
+    let pin = source.pin().with_context(|| format!("source `{name}`"))?;
+    if let Some(mirror) = mirror {
+        let path = mirror.join(&source.file);
+        let bytes = std::fs::read(&path).with_context(|| {
+            format!(
+                "the mirror {} has no readable {} (the pinned {name} {})",
+                mirror.display(),
+                source.file,
+                source.version
+            )
+        })?;
+        return verify(name, &source.file, path.display().to_string(), bytes, pin);
+    }
+
+    let cached = cache_dir.join(&source.file);
+    if let Ok(bytes) = std::fs::read(&cached) {
+        match verify(name, &source.file, cached.display().to_string(), bytes, pin) {
+            Ok(v) => return Ok(v),
+            // A damaged cache entry is replaced by a fresh download.
+            Err(e) => eprintln!("warning: {e:#}\n  downloading it again"),
+        }
+    }
+    let mut errors = Vec::new();
+    for url in &source.urls {
+        match download(url).and_then(|bytes| verify(name, &source.file, url.clone(), bytes, pin)) {
+            Ok(verified) => {
+                std::fs::create_dir_all(cache_dir)?;
+                let tmp = cache_dir.join(format!(".{}.partial", source.file));
+                std::fs::write(&tmp, &verified.bytes)?;
+                std::fs::rename(&tmp, &cached)?;
+                return Ok(verified);
+            }
+            Err(e) => errors.push(format!("{url}: {e:#}")),
+        }
+    }
+    bail!(
+        "could not fetch {name} {}:\n  {}\nWithout network access, pass --mirror DIR (or set {MIRROR_ENV}) \
+         to a directory holding {}.",
+        source.version,
+        errors.join("\n  "),
+        source.file
+    )
+}
+
+fn download(url: &str) -> Result<Vec<u8>> {
+    let response = ureq::get(url).call()?;
+    let mut bytes = Vec::new();
+    response
+        .into_reader()
+        .take(512 << 20)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+fn verify(
+    name: &str,
+    file: &str,
+    origin: String,
+    bytes: Vec<u8>,
+    pin: Pin<'_>,
+) -> Result<VerifiedSource> {
+    let (kind, expected, actual) = match pin {
+        Pin::ArchiveSha256(expected) => ("archive sha256", expected, sha256_hex(&bytes)),
+        Pin::TreeSha256(expected) => {
+            let tree = Tree::from_tar(GzDecoder::new(bytes.as_slice()))
+                .with_context(|| format!("reading {file} (from {origin}) as a .tar.gz"))?;
+            ("tree sha256", expected, tree.sha256())
+        }
+    };
+    if actual != expected {
+        return Err(PinMismatch {
+            file: file.to_owned(),
+            origin,
+            kind,
+            expected: expected.to_owned(),
+            actual,
+        }
+        .into());
+    }
+    Ok(VerifiedSource {
+        name: name.to_owned(),
+        origin,
+        bytes,
+    })
+}
+
+impl VerifiedSource {
+    /// Unpacks into `dest` (which must not exist), dropping the archive's
+    /// top-level directory. Only directories, regular files and symlinks
+    /// that stay inside `dest` are accepted.
+    pub fn unpack(&self, dest: &Path) -> Result<()> {
+        if dest.exists() {
+            bail!("{} already exists", dest.display());
+        }
+        std::fs::create_dir_all(dest)?;
+        let mut archive = tar::Archive::new(GzDecoder::new(self.bytes.as_slice()));
+        for entry in archive.entries()? {
+            let mut entry = entry?;
+            let kind = entry.header().entry_type();
+            if kind.is_pax_global_extensions() {
+                continue;
+            }
+            let path = entry.path()?.into_owned();
+            if !matches!(
+                kind,
+                tar::EntryType::Directory | tar::EntryType::Regular | tar::EntryType::Symlink
+            ) {
+                bail!(
+                    "{}: unexpected {kind:?} entry {}",
+                    self.name,
+                    path.display()
+                );
+            }
+            // `unpack_in` refuses paths that climb out of `dest`.
+            if !entry.unpack_in(dest)? {
+                bail!("{}: entry {} escapes the tree", self.name, path.display());
+            }
+        }
+        // Entries were unpacked under their full names; drop the single
+        // top-level directory.
+        let mut tops = std::fs::read_dir(dest)?.collect::<std::io::Result<Vec<_>>>()?;
+        if tops.len() != 1 {
+            bail!(
+                "{}: expected one top-level directory in the archive",
+                self.name
+            );
+        }
+        let top = tops.pop().expect("one entry").path();
+        let staging = dest.with_extension("unpacking");
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging)?;
+        }
+        std::fs::rename(&top, &staging)?;
+        std::fs::remove_dir(dest)?;
+        std::fs::rename(&staging, dest)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,237 @@
+//! Building and running Rust crates against a sysroot, the way a user's
+//! cargo would with fastmusl wired in: a copy of the crate with a
+//! project-level `.cargo/config.toml` that sets the target's `linker` and
+//! the `cc` crate's `CC_<triple>`/`AR_<triple>`. The developer's own cargo
+//! configuration is never touched.
+//!
+//! Used by `cargo xtask demo` and by the end-to-end tests.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use anyhow::{Context, Result, bail};
+
+use crate::{
+    platforms::{PlatformTable, TargetPlatform},
+    project_root,
+    sysroot::{self, SysrootManifest},
+    wrappers::SysrootTools,
+};
+
+/// A built sysroot and the facts about its target.
+#[derive(Debug, Clone)]
+pub struct Sysroot {
+    pub dir: PathBuf,
+    pub manifest: SysrootManifest,
+    pub platform: TargetPlatform,
+    pub tools: SysrootTools,
+}
+
+impl Sysroot {
+    pub fn open(dir: &Path) -> Result<Sysroot> {
+        let manifest = sysroot::read_manifest(dir)?
+            .with_context(|| format!("{} is not a fastmusl sysroot", dir.display()))?;
+        let table = PlatformTable::load(&project_root().join("sysroots/targets.toml"))?;
+        let platform = table.get(&manifest.target)?.clone();
+        let tools = SysrootTools::in_sysroot(dir, &platform);
+        Ok(Sysroot {
+            dir: dir.to_path_buf(),
+            manifest,
+            platform,
+            tools,
+        })
+    }
+
+    /// The cargo configuration that makes `cargo build --target T` use this
+    /// sysroot.
+    pub fn cargo_config(&self) -> String {
+        let triple = self.platform.triple.as_str();
+        let env = self.platform.triple.env_suffix();
+        let quote = |p: &Path| toml::Value::String(p.display().to_string()).to_string();
+        let mut text = format!(
+            "[target.{triple}]\nlinker = {}\n",
+            quote(&self.tools.linker)
+        );
+        if self.platform.is_foreign() {
+            text += &format!(
+                "runner = {}\n",
+                toml::Value::String(self.platform.qemu.clone())
+            );
+        }
+        text += &format!(
+            "\n[env]\nCC_{env} = {}\nAR_{env} = {}\n",
+            quote(&self.tools.cc),
+            quote(&self.tools.ar)
+        );
+        text
+    }
+
+    /// Runs a binary of this target: natively, or under its emulator.
+    pub fn command_for(&self, binary: &Path) -> Command {
+        if self.platform.is_foreign() {
+            let mut cmd = Command::new(&self.platform.qemu);
+            cmd.arg(binary);
+            cmd
+        } else {
+            Command::new(binary)
+        }
+    }
+}
+
+/// Copies `xtask/fixtures/<name>` to `target/fixtures/<triple>/<name>`, wires
+/// it to the sysroot, runs `cargo build --release --target <triple>` there
+/// and returns the path of binary `name`.
+pub fn build_fixture(sysroot: &Sysroot, name: &str) -> Result<PathBuf> {
+    let src = project_root().join("xtask/fixtures").join(name);
+    let triple = sysroot.platform.triple.as_str();
+    let work = project_root()
+        .join("target/fixtures")
+        .join(triple)
+        .join(name);
+    copy_sources(&src, &work)?;
+    std::fs::create_dir_all(work.join(".cargo"))?;
+    std::fs::write(work.join(".cargo/config.toml"), sysroot.cargo_config())?;
+
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(&work)
+        .args(["build", "--release", "--target", triple])
+        // The crate is built the way a user's would be: without flags that
+        // a surrounding build may have in its environment.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .output()
+        .context("running cargo")?;
+    if !output.status.success() {
+        bail!(
+            "cargo build of fixture {name} for {triple} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(work.join("target").join(triple).join("release").join(name))
+}
+
+fn copy_sources(src: &Path, dst: &Path) -> Result<()> {
+    std::fs::create_dir_all(dst)?;
+    for entry in std::fs::read_dir(src).with_context(|| format!("reading {}", src.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == "target" {
+            continue;
+        }
+        let (from, to) = (entry.path(), dst.join(&name));
+        if entry.file_type()?.is_dir() {
+            copy_sources(&from, &to)?;
+        } else {
+            // Rewrite only when changed, so cargo's fingerprints stay fresh.
+            let bytes = std::fs::read(&from)?;
+            if std::fs::read(&to).ok().as_deref() != Some(bytes.as_slice()) {
+                std::fs::write(&to, bytes)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What the ELF headers say about how a binary will be loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ElfFacts {
+    /// `e_machine`: 62 is x86_64, 183 is aarch64.
+    pub machine: u16,
+    /// A PT_INTERP program header: the kernel would start a dynamic loader.
+    pub has_interpreter: bool,
+}
+
+impl ElfFacts {
+    pub fn read(path: &Path) -> Result<ElfFacts> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&bytes)
+            .with_context(|| format!("{} is not a 64-bit little-endian ELF file", path.display()))
+    }
+
+    fn parse(b: &[u8]) -> Result<ElfFacts> {
+        if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 || b[5] != 1 {
+            bail!("bad ELF header");
+        }
+        let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
+        let machine = u16_at(0x12);
+        let phoff = u64::from_le_bytes(b[0x20..0x28].try_into()?) as usize;
+        let (phentsize, phnum) = (u16_at(0x36) as usize, u16_at(0x38) as usize);
+        let mut has_interpreter = false;
+        for i in 0..phnum {
+            let at = phoff + i * phentsize;
+            let p_type = b.get(at..at + 4).context("truncated program headers")?;
+            if u32::from_le_bytes(p_type.try_into()?) == 3 {
+                has_interpreter = true;
+            }
+        }
+        Ok(ElfFacts {
+            machine,
+            has_interpreter,
+        })
+    }
+}
+
+/// Runs a binary with mimalloc's verbose output on; returns its output.
+pub fn run_with_mimalloc_verbose(sysroot: &Sysroot, binary: &Path) -> Result<Output> {
+    let output = sysroot
+        .command_for(binary)
+        .env("MIMALLOC_VERBOSE", "1")
+        .output()
+        .with_context(|| format!("running {}", binary.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} failed ({}):\n{}",
+            binary.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(output)
+}
+
+/// mimalloc's banner as its verbose mode prints it at process start.
+pub fn mimalloc_banner(stderr: &str) -> Option<&str> {
+    stderr
+        .lines()
+        .find(|l| l.starts_with('v') && l.contains("(built on"))
+}
+
+/// `cargo xtask demo`: the main job at this stage.
+pub fn run_demo(dir: &Path) -> Result<()> {
+    let sysroot = Sysroot::open(dir)?;
+    let binary = build_fixture(&sysroot, "alloc-churn")?;
+    let elf = ElfFacts::read(&binary)?;
+    let output = run_with_mimalloc_verbose(&sysroot, &binary)?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    print!("{}", String::from_utf8_lossy(&output.stdout));
+    let banner = mimalloc_banner(&stderr)
+        .context("the demo did not print mimalloc's banner: it is not using this sysroot's libc")?;
+    println!(
+        "sysroot:   {} ({})",
+        sysroot.dir.display(),
+        sysroot.manifest.version
+    );
+    println!("binary:    {}", binary.display());
+    println!(
+        "static:    {}",
+        if elf.has_interpreter {
+            "no (has an ELF interpreter)"
+        } else {
+            "yes (no ELF interpreter)"
+        }
+    );
+    if sysroot.platform.is_foreign() {
+        println!("ran under: {}", sysroot.platform.qemu);
+    }
+    println!("allocator: mimalloc {banner}");
+    if elf.has_interpreter {
+        bail!("the demo binary is not static");
+    }
+    Ok(())
+}

@@ -1,0 +1,30 @@
+//! fastmusl's build pipeline (`cargo xtask …`), as a library so that the
+//! end-to-end tests in `xtask/tests/` drive the same code as the command line.
+//!
+//! One module per concern: `pins` and `platforms` read the declarative files
+//! in `sysroots/`; `tree_hash` and `fetch` get sources and prove they are the
+//! pinned ones; `sysroot` builds a target's sysroot; `wrappers` are the tools
+//! in its `bin/`; `fixture` builds and runs a Rust crate against a sysroot.
+
+pub mod fetch;
+pub mod fixture;
+pub mod pins;
+pub mod platforms;
+pub mod sysroot;
+pub mod tree_hash;
+pub mod wrappers;
+
+use std::path::PathBuf;
+
+/// The workspace root; nothing depends on the caller's working directory.
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// Where `cargo xtask sysroot` puts sysroots unless told otherwise.
+pub fn default_sysroot_root() -> PathBuf {
+    project_root().join("target/sysroots")
+}

@@ -1,0 +1,54 @@
+//! `cargo xtask`: parses the command line and dispatches; the work is in the
+//! library's modules.
+
+mod flags;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use flate2::read::GzDecoder;
+use xtask::{
+    default_sysroot_root, fixture,
+    sysroot::{self, SysrootRequest},
+    tree_hash::Tree,
+};
+
+fn main() -> Result<()> {
+    let flags = flags::Xtask::parse();
+    match flags.command {
+        flags::Command::Sysroot {
+            target,
+            mirror,
+            out,
+        } => {
+            let request = SysrootRequest {
+                triple: target,
+                mirror,
+                out_root: out.unwrap_or_else(default_sysroot_root),
+            };
+            let dir = sysroot::build_or_reuse(&request)?;
+            println!("{}", dir.display());
+        }
+        flags::Command::Demo { target, mirror } => {
+            let request = SysrootRequest {
+                triple: target,
+                mirror,
+                out_root: default_sysroot_root(),
+            };
+            let dir = sysroot::build_or_reuse(&request)?;
+            fixture::run_demo(&dir)?;
+        }
+        flags::Command::TreeHash { path, subdirs } => {
+            let tree = if path.is_dir() {
+                let subdirs: Vec<&str> = subdirs.iter().map(String::as_str).collect();
+                Tree::from_dirs(&path, &subdirs)?
+            } else {
+                let file = std::fs::File::open(&path)
+                    .with_context(|| format!("opening {}", path.display()))?;
+                Tree::from_tar(GzDecoder::new(file))?
+            };
+            eprintln!("{} entries", tree.len());
+            println!("{}", tree.sha256());
+        }
+    }
+    Ok(())
+}

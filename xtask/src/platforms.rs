@@ -1,0 +1,172 @@
+//! The per-target platform table (`sysroots/targets.toml`): the one place
+//! that says how a Rust triple maps to musl's ARCH, clang's target, Debian's
+//! packages and the emulator that runs its binaries.
+
+use std::{fmt, path::Path, str::FromStr};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformTable {
+    pub common: CommonFlags,
+    pub target: Vec<TargetPlatform>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommonFlags {
+    pub cflags: Vec<String>,
+    pub mimalloc_cflags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TargetPlatform {
+    pub triple: TargetTriple,
+    pub musl_arch: String,
+    pub clang_target: String,
+    pub gnu_triple: String,
+    /// Emulator for binaries of this target; empty when they run natively.
+    pub qemu: String,
+    pub cflags: Vec<String>,
+    pub uapi_headers: String,
+    pub uapi_package: String,
+    pub uapi_tree_sha256: String,
+    pub libgcc_package: String,
+}
+
+/// A Rust target triple such as `x86_64-unknown-linux-musl`.
+///
+/// Only the shape is checked here; whether fastmusl supports it is a lookup
+/// in the table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TargetTriple(String);
+
+impl TargetTriple {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The form cargo and the `cc` crate use in environment variable names
+    /// (`CC_x86_64_unknown_linux_musl`).
+    pub fn env_suffix(&self) -> String {
+        self.0.replace(['-', '.'], "_")
+    }
+}
+
+impl FromStr for TargetTriple {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let ok = s.split('-').count() >= 3
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        if !ok {
+            bail!("`{s}` is not a target triple (e.g. x86_64-unknown-linux-musl)");
+        }
+        Ok(TargetTriple(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for TargetTriple {
+    type Error = anyhow::Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<TargetTriple> for String {
+    fn from(t: TargetTriple) -> String {
+        t.0
+    }
+}
+
+impl fmt::Display for TargetTriple {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PlatformTable {
+    pub fn load(path: &Path) -> Result<PlatformTable> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let table: PlatformTable =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let mut seen = std::collections::HashSet::new();
+        for row in &table.target {
+            if !seen.insert(&row.triple) {
+                bail!("{}: target {} is listed twice", path.display(), row.triple);
+            }
+        }
+        Ok(table)
+    }
+
+    pub fn get(&self, triple: &TargetTriple) -> Result<&TargetPlatform> {
+        self.target
+            .iter()
+            .find(|row| &row.triple == triple)
+            .with_context(|| {
+                let known: Vec<&str> = self.target.iter().map(|r| r.triple.as_str()).collect();
+                format!(
+                    "fastmusl has no sysroot for target `{triple}`; supported targets: {}",
+                    known.join(", ")
+                )
+            })
+    }
+}
+
+impl TargetPlatform {
+    /// True when binaries of this target need an emulator on the build host.
+    pub fn is_foreign(&self) -> bool {
+        !self.qemu.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> PlatformTable {
+        PlatformTable::load(&crate::project_root().join("sysroots/targets.toml")).unwrap()
+    }
+
+    #[test]
+    fn the_table_has_both_first_targets() {
+        let table = table();
+        let x86 = table
+            .get(&"x86_64-unknown-linux-musl".parse().unwrap())
+            .unwrap();
+        assert_eq!(x86.musl_arch, "x86_64");
+        assert!(!x86.is_foreign());
+        let arm = table
+            .get(&"aarch64-unknown-linux-musl".parse().unwrap())
+            .unwrap();
+        assert_eq!(arm.musl_arch, "aarch64");
+        assert_eq!(arm.qemu, "qemu-aarch64-static");
+    }
+
+    #[test]
+    fn an_unknown_target_names_the_supported_ones() {
+        let err = table()
+            .get(&"riscv64gc-unknown-linux-musl".parse().unwrap())
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("riscv64gc-unknown-linux-musl"), "{msg}");
+        assert!(msg.contains("aarch64-unknown-linux-musl"), "{msg}");
+    }
+
+    #[test]
+    fn triples_are_checked_for_shape() {
+        assert!("x86_64".parse::<TargetTriple>().is_err());
+        assert!(
+            "x86_64-unknown-linux-musl; rm -rf /"
+                .parse::<TargetTriple>()
+                .is_err()
+        );
+        let t: TargetTriple = "aarch64-unknown-linux-musl".parse().unwrap();
+        assert_eq!(t.env_suffix(), "aarch64_unknown_linux_musl");
+    }
+}

@@ -1,0 +1,583 @@
+//! `cargo xtask sysroot --target T`: builds (or reuses) the sysroot of one
+//! target: musl with mimalloc as its allocator, crt objects, musl and Linux
+//! UAPI headers, the wrappers in `bin/`, and `fastmusl-sysroot.toml`.
+//!
+//! Steps: check the host tools; fingerprint every declared input and reuse
+//! the existing sysroot if the fingerprint matches; fetch and verify the
+//! sources; unpack, patch, configure and make musl in a fresh build
+//! directory; install into a staging directory beside the destination and
+//! rename it into place, so an interrupted build never leaves a half-made
+//! sysroot where a finished one is expected.
+
+use std::{
+    fs::File,
+    io::Write,
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use xshell::{Shell, cmd};
+
+use crate::{
+    fetch::{self, VerifiedSource},
+    pins::{self, SourcePin, SourcePins},
+    platforms::{PlatformTable, TargetPlatform, TargetTriple},
+    project_root,
+    tree_hash::{Tree, sha256_hex},
+    wrappers,
+};
+
+/// The file in every sysroot that says what it is and how it was made.
+pub const MANIFEST_FILE: &str = "fastmusl-sysroot.toml";
+
+/// The Linux UAPI header directories copied into the sysroot.
+pub const UAPI_DIRS: [&str; 3] = ["linux", "asm", "asm-generic"];
+
+/// Host tools the build runs, with the Debian package that provides each.
+const HOST_TOOLS: [(&str, &str); 6] = [
+    ("clang", "clang"),
+    ("llvm-ar", "llvm"),
+    ("llvm-ranlib", "llvm"),
+    ("llvm-objcopy", "llvm"),
+    ("make", "make"),
+    ("patch", "patch"),
+];
+
+pub struct SysrootRequest {
+    pub triple: TargetTriple,
+    /// A directory holding the pinned source archives, instead of downloading.
+    pub mirror: Option<PathBuf>,
+    /// Where sysroots go: `<out_root>/<triple>/`.
+    pub out_root: PathBuf,
+}
+
+/// What `fastmusl-sysroot.toml` records.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SysrootManifest {
+    pub version: String,
+    pub target: TargetTriple,
+    /// SHA-256 over every declared input; equal fingerprints mean the build
+    /// would produce the same sysroot, so it is reused.
+    pub inputs_sha256: String,
+    pub musl: SourcePin,
+    pub mimalloc: SourcePin,
+    pub uapi_headers: UapiHeaders,
+    pub patches: Vec<PatchRecord>,
+    pub compiler: CompilerRecord,
+    pub flags: FlagsRecord,
+    pub tools: ToolsRecord,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UapiHeaders {
+    pub package: String,
+    pub package_version: String,
+    pub copied_from: String,
+    pub dirs: Vec<String>,
+    pub tree_sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PatchRecord {
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CompilerRecord {
+    pub cc: String,
+    pub version: String,
+    pub ar: String,
+    pub ranlib: String,
+    pub objcopy: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FlagsRecord {
+    pub configure: Vec<String>,
+    pub cflags: Vec<String>,
+    pub mimalloc_cflags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ToolsRecord {
+    pub linker: String,
+    pub cc: String,
+    pub ar: String,
+}
+
+/// Everything a build is made from, read and checked once.
+struct BuildInputs {
+    pins: SourcePins,
+    platform: TargetPlatform,
+    common_cflags: Vec<String>,
+    mimalloc_cflags: Vec<String>,
+    patches: Vec<(String, PathBuf, Vec<u8>)>,
+    clang_version: String,
+}
+
+impl BuildInputs {
+    fn load(sh: &Shell, triple: &TargetTriple) -> Result<BuildInputs> {
+        let root = project_root();
+        let pins = SourcePins::load(&root.join("sysroots/sources.toml"))?;
+        let table = PlatformTable::load(&root.join("sysroots/targets.toml"))?;
+        let platform = table.get(triple)?.clone();
+        let mut patches = Vec::new();
+        for component in ["musl", "mimalloc"] {
+            let dir = root.join("patches").join(component);
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .with_context(|| format!("reading {}", dir.display()))?
+                .map(|e| e.map(|e| e.path()))
+                .collect::<std::io::Result<_>>()?;
+            files.retain(|p| p.extension().is_some_and(|e| e == "patch"));
+            files.sort();
+            for path in files {
+                let bytes = std::fs::read(&path)?;
+                let name = format!(
+                    "{component}/{}",
+                    path.file_name().unwrap().to_string_lossy()
+                );
+                patches.push((name, path, bytes));
+            }
+        }
+        let clang_version = cmd!(sh, "clang --version").quiet().read()?;
+        let clang_version = clang_version.lines().next().unwrap_or_default().to_owned();
+        Ok(BuildInputs {
+            pins,
+            platform,
+            common_cflags: table.common.cflags.clone(),
+            mimalloc_cflags: table.common.mimalloc_cflags.clone(),
+            patches,
+            clang_version,
+        })
+    }
+
+    /// The fingerprint: pins, the target's row, the common flags, patches,
+    /// wrapper sources, this recipe's own source, and the compiler version.
+    fn fingerprint(&self) -> Result<String> {
+        let mut text = String::new();
+        text += &toml::to_string(&self.pins)?;
+        text += &toml::to_string(&self.platform)?;
+        text += &format!("{:?}{:?}\n", self.common_cflags, self.mimalloc_cflags);
+        for (name, _, bytes) in &self.patches {
+            text += &format!("patch {name} {}\n", sha256_hex(bytes));
+        }
+        for template in wrappers::TEMPLATES {
+            text += &format!("wrapper {}\n", sha256_hex(template.as_bytes()));
+        }
+        text += &format!(
+            "recipe {}\n",
+            sha256_hex(include_str!("sysroot.rs").as_bytes())
+        );
+        text += &format!("compiler {}\n", self.clang_version);
+        Ok(sha256_hex(text.as_bytes()))
+    }
+
+    fn configure_args(&self) -> Vec<String> {
+        vec![
+            format!("--target={}-linux-musl", self.platform.musl_arch),
+            "--prefix=/".to_owned(),
+            "--disable-shared".to_owned(),
+            "--with-malloc=mimalloc".to_owned(),
+        ]
+    }
+
+    fn cflags(&self) -> Vec<String> {
+        self.common_cflags
+            .iter()
+            .chain(&self.platform.cflags)
+            .cloned()
+            .collect()
+    }
+
+    /// mimalloc's flags plus a fixed `__DATE__`/`__TIME__` (mimalloc prints
+    /// them in its verbose banner; the build time would make libc.a differ
+    /// from build to build).
+    fn mimalloc_cflags(&self) -> Vec<String> {
+        let date = pins::c_date_string(self.pins.source_date_epoch());
+        let mut flags = self.mimalloc_cflags.clone();
+        flags.extend(self.platform.cflags.iter().cloned());
+        flags.push("-Wno-builtin-macro-redefined".to_owned());
+        flags.push(format!("-D__DATE__=\"{date}\""));
+        flags.push("-D__TIME__=\"00:00:00\"".to_owned());
+        flags
+    }
+}
+
+/// Builds the sysroot unless an identical one exists; returns its directory.
+pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
+    let sh = Shell::new()?;
+    check_host_tools(&sh)?;
+    let inputs = BuildInputs::load(&sh, &request.triple)?;
+    let fingerprint = inputs.fingerprint()?;
+    let triple = inputs.platform.triple.as_str();
+    std::fs::create_dir_all(&request.out_root)
+        .with_context(|| format!("creating {}", request.out_root.display()))?;
+    let dest = request.out_root.join(triple);
+
+    // One build per target at a time (tests share sysroots across threads
+    // and processes); the second waits and then finds the sysroot ready.
+    let lock = File::create(request.out_root.join(format!(".{triple}.lock")))?;
+    lock.lock().context("locking the sysroot directory")?;
+
+    if let Some(existing) = read_manifest(&dest)?
+        && existing.inputs_sha256 == fingerprint
+    {
+        eprintln!(
+            "fastmusl: sysroot {} for {triple} is up to date",
+            existing.version
+        );
+        return Ok(dest);
+    }
+
+    let started = Instant::now();
+    let uapi = check_uapi_headers(&sh, &inputs.platform)?;
+    let cache = project_root().join("target/downloads");
+    let mirror = request
+        .mirror
+        .clone()
+        .or_else(|| std::env::var_os(fetch::MIRROR_ENV).map(PathBuf::from));
+    let musl = fetch::fetch_verified("musl", &inputs.pins.musl, mirror.as_deref(), &cache)?;
+    let mimalloc =
+        fetch::fetch_verified("mimalloc", &inputs.pins.mimalloc, mirror.as_deref(), &cache)?;
+
+    let build_dir = request.out_root.join(".build").join(triple);
+    let stage = request.out_root.join(format!(".{triple}.stage"));
+    for dir in [&build_dir, &stage] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+    }
+    std::fs::create_dir_all(&build_dir)?;
+    let log_path = build_dir.join("build.log");
+    let mut log = BuildLog {
+        file: File::create(&log_path)?,
+        path: log_path,
+    };
+    eprintln!(
+        "fastmusl: building sysroot {} for {triple} in {} (log: {})",
+        inputs.pins.sysroot_version(),
+        build_dir.display(),
+        log.path.display()
+    );
+
+    let musl_dir = build_dir.join("musl");
+    let mimalloc_dir = build_dir.join("mimalloc");
+    unpack_and_patch(&sh, &musl, &musl_dir, &inputs, "musl/", &mut log)?;
+    unpack_and_patch(
+        &sh,
+        &mimalloc,
+        &mimalloc_dir,
+        &inputs,
+        "mimalloc/",
+        &mut log,
+    )?;
+
+    make_musl(
+        &sh,
+        &inputs,
+        &build_dir,
+        &musl_dir,
+        &mimalloc_dir,
+        &stage,
+        &mut log,
+    )?;
+    copy_uapi_headers(&inputs.platform, &stage.join("include"))?;
+    let tools = wrappers::write_wrappers(&stage, &inputs.platform)?;
+
+    let manifest = SysrootManifest {
+        version: inputs.pins.sysroot_version(),
+        target: inputs.platform.triple.clone(),
+        inputs_sha256: fingerprint,
+        musl: inputs.pins.musl.clone(),
+        mimalloc: inputs.pins.mimalloc.clone(),
+        uapi_headers: uapi,
+        patches: inputs
+            .patches
+            .iter()
+            .map(|(name, _, bytes)| PatchRecord {
+                path: name.clone(),
+                sha256: sha256_hex(bytes),
+            })
+            .collect(),
+        compiler: CompilerRecord {
+            cc: format!("clang --target={}", inputs.platform.clang_target),
+            version: inputs.clang_version.clone(),
+            ar: "llvm-ar".to_owned(),
+            ranlib: "llvm-ranlib".to_owned(),
+            objcopy: "llvm-objcopy".to_owned(),
+        },
+        flags: FlagsRecord {
+            configure: inputs.configure_args(),
+            cflags: inputs.cflags(),
+            mimalloc_cflags: inputs.mimalloc_cflags(),
+        },
+        tools: ToolsRecord {
+            linker: relative_to(&tools.linker, &stage),
+            cc: relative_to(&tools.cc, &stage),
+            ar: relative_to(&tools.ar, &stage),
+        },
+    };
+    std::fs::write(stage.join(MANIFEST_FILE), toml::to_string(&manifest)?)?;
+
+    // Swap into place: the old sysroot stays whole until the new one is.
+    let old = request.out_root.join(format!(".{triple}.old"));
+    if old.exists() {
+        std::fs::remove_dir_all(&old)?;
+    }
+    if dest.exists() {
+        std::fs::rename(&dest, &old)?;
+    }
+    std::fs::rename(&stage, &dest)?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old)?;
+    }
+    eprintln!(
+        "fastmusl: built {} for {triple} in {:.1} s",
+        manifest.version,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(dest)
+}
+
+pub fn read_manifest(sysroot: &Path) -> Result<Option<SysrootManifest>> {
+    let path = sysroot.join(MANIFEST_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            // An unreadable manifest (older format) just means "rebuild".
+            Ok(toml::from_str(&text).ok())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn check_host_tools(sh: &Shell) -> Result<()> {
+    let missing: Vec<String> = HOST_TOOLS
+        .iter()
+        .filter(|(tool, _)| {
+            cmd!(sh, "sh -c 'command -v \"$1\"' sh {tool}")
+                .quiet()
+                .ignore_stdout()
+                .run()
+                .is_err()
+        })
+        .map(|(tool, package)| format!("{tool} (Debian package: {package})"))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "building a sysroot needs these host tools, which were not found on PATH:\n  {}\n\
+             On Debian/Ubuntu: apt-get install clang lld llvm make patch",
+            missing.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// Verifies the UAPI headers against the table's pin before they are used.
+fn check_uapi_headers(sh: &Shell, platform: &TargetPlatform) -> Result<UapiHeaders> {
+    let root = Path::new(&platform.uapi_headers);
+    let package = &platform.uapi_package;
+    let tree = Tree::from_dirs(root, &UAPI_DIRS).with_context(|| {
+        format!(
+            "the Linux UAPI headers for {} are missing; install them \
+             (Debian/Ubuntu: apt-get install {package})",
+            platform.triple
+        )
+    })?;
+    let actual = tree.sha256();
+    if actual != platform.uapi_tree_sha256 {
+        bail!(
+            "the Linux UAPI headers in {} ({package}) do not match their pin in \
+             sysroots/targets.toml\n  tree sha256: expected {}\n  tree sha256:   actual {actual}\n\
+             Nothing was copied. If the package was updated on purpose, review the \
+             change and update uapi_tree_sha256.",
+            root.display(),
+            platform.uapi_tree_sha256
+        );
+    }
+    let format = "${Version}";
+    let package_version = cmd!(sh, "dpkg-query -W -f={format} {package}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .unwrap_or_else(|_| "unknown".to_owned());
+    Ok(UapiHeaders {
+        package: package.clone(),
+        package_version,
+        copied_from: platform.uapi_headers.clone(),
+        dirs: UAPI_DIRS.iter().map(|d| d.to_string()).collect(),
+        tree_sha256: actual,
+    })
+}
+
+fn unpack_and_patch(
+    sh: &Shell,
+    source: &VerifiedSource,
+    dest: &Path,
+    inputs: &BuildInputs,
+    patch_prefix: &str,
+    log: &mut BuildLog,
+) -> Result<()> {
+    source
+        .unpack(dest)
+        .with_context(|| format!("unpacking {} from {}", source.name, source.origin))?;
+    let _dir = sh.push_dir(dest);
+    for (name, path, _) in inputs
+        .patches
+        .iter()
+        .filter(|(n, _, _)| n.starts_with(patch_prefix))
+    {
+        log.run(cmd!(
+            sh,
+            "patch -p1 --forward --batch --no-backup-if-mismatch -i {path}"
+        ))
+        .with_context(|| format!("applying patches/{name} to {}", source.name))?;
+    }
+    Ok(())
+}
+
+fn make_musl(
+    sh: &Shell,
+    inputs: &BuildInputs,
+    build_dir: &Path,
+    musl_dir: &Path,
+    mimalloc_dir: &Path,
+    stage: &Path,
+    log: &mut BuildLog,
+) -> Result<()> {
+    let _dir = sh.push_dir(musl_dir);
+    // Outputs must not depend on where or when they were built.
+    let _env = [
+        sh.push_env("LC_ALL", "C"),
+        sh.push_env("TZ", "UTC"),
+        sh.push_env(
+            "SOURCE_DATE_EPOCH",
+            inputs.pins.source_date_epoch().to_string(),
+        ),
+    ];
+    let prefix_map = format!("-ffile-prefix-map={}=/fastmusl-build", build_dir.display());
+    let mut cflags = inputs.cflags();
+    cflags.push(prefix_map.clone());
+    let cflags = cflags.join(" ");
+    let cc = format!("clang --target={}", inputs.platform.clang_target);
+    let configure = inputs.configure_args();
+    log.run(cmd!(
+        sh,
+        "./configure {configure...} CC={cc} AR=llvm-ar RANLIB=llvm-ranlib CFLAGS={cflags}"
+    ))
+    .context("configuring musl")?;
+
+    // CFLAGS_MIMALLOC_EXTRA reaches a shell through make's recipe: quote it.
+    let mut mimalloc_cflags = inputs.mimalloc_cflags();
+    mimalloc_cflags.push(prefix_map);
+    let mimalloc_cflags: Vec<String> = mimalloc_cflags.iter().map(|f| shell_quote(f)).collect();
+    let mimalloc_cflags = mimalloc_cflags.join(" ");
+    let jobs = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .to_string();
+    let make_vars = vec![
+        format!("MIMALLOC_SRCDIR={}", mimalloc_dir.display()),
+        "OBJCOPY=llvm-objcopy".to_owned(),
+        format!("CFLAGS_MIMALLOC_EXTRA={mimalloc_cflags}"),
+    ];
+    let build_vars = make_vars.clone();
+    log.run(cmd!(sh, "make -j{jobs} {build_vars...}"))
+        .context("building musl")?;
+    let destdir = format!("DESTDIR={}", stage.display());
+    log.run(cmd!(
+        sh,
+        "make install-libs install-headers {make_vars...} {destdir}"
+    ))
+    .context("installing musl into the staging directory")?;
+    Ok(())
+}
+
+fn copy_uapi_headers(platform: &TargetPlatform, include: &Path) -> Result<()> {
+    let from = Path::new(&platform.uapi_headers);
+    for dir in UAPI_DIRS {
+        copy_tree(&from.join(dir), &include.join(dir))?;
+    }
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else {
+            if dst.exists() {
+                bail!("{} would overwrite a musl header", dst.display());
+            }
+            std::fs::copy(&src, &dst).with_context(|| format!("copying {}", src.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn relative_to(path: &Path, base: &Path) -> String {
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_=./:,+".contains(&b))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Build output goes to a log file; a failing step shows its tail.
+struct BuildLog {
+    file: File,
+    path: PathBuf,
+}
+
+impl BuildLog {
+    fn run(&mut self, cmd: xshell::Cmd<'_>) -> Result<()> {
+        writeln!(self.file, "$ {cmd}")?;
+        let output = cmd.quiet().ignore_status().output()?;
+        self.file.write_all(&output.stdout)?;
+        self.file.write_all(&output.stderr)?;
+        if !output.status.success() {
+            let text = String::from_utf8_lossy(&output.stderr);
+            let tail: Vec<&str> = text.lines().rev().take(25).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            bail!(
+                "command failed ({}):\n{}\n(full log: {})",
+                output.status,
+                tail.join("\n"),
+                self.path.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quoting_survives_a_shell() {
+        let flag = "-D__DATE__=\"Mar 20 2026\"";
+        let sh = Shell::new().unwrap();
+        let script = format!("printf '%s' {}", shell_quote(flag));
+        let out = cmd!(sh, "sh -c {script}").read().unwrap();
+        assert_eq!(out, flag);
+        assert_eq!(shell_quote("-O3"), "-O3");
+    }
+}

@@ -1,0 +1,93 @@
+//! The tools in a sysroot's `bin/`: `<triple>-ld` (the linker cargo uses),
+//! `<triple>-cc` and `<triple>-ar` (for the `cc` crate).
+//!
+//! They are small POSIX sh scripts, so they run on any Linux host without a
+//! toolchain of their own, and they find the sysroot relative to their own
+//! location, so a sysroot can be moved or installed anywhere.
+
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, Result};
+
+use crate::platforms::TargetPlatform;
+
+const LD_TEMPLATE: &str = include_str!("wrappers/ld.sh");
+const CC_TEMPLATE: &str = include_str!("wrappers/cc.sh");
+const AR_TEMPLATE: &str = include_str!("wrappers/ar.sh");
+
+/// The wrapper scripts' sources, for the sysroot's input fingerprint.
+pub const TEMPLATES: [&str; 3] = [LD_TEMPLATE, CC_TEMPLATE, AR_TEMPLATE];
+
+/// Paths of a sysroot's wrappers.
+#[derive(Debug, Clone)]
+pub struct SysrootTools {
+    pub linker: PathBuf,
+    pub cc: PathBuf,
+    pub ar: PathBuf,
+}
+
+impl SysrootTools {
+    pub fn in_sysroot(sysroot: &Path, platform: &TargetPlatform) -> SysrootTools {
+        let bin = sysroot.join("bin");
+        let triple = platform.triple.as_str();
+        SysrootTools {
+            linker: bin.join(format!("{triple}-ld")),
+            cc: bin.join(format!("{triple}-cc")),
+            ar: bin.join(format!("{triple}-ar")),
+        }
+    }
+}
+
+pub fn write_wrappers(sysroot: &Path, platform: &TargetPlatform) -> Result<SysrootTools> {
+    let tools = SysrootTools::in_sysroot(sysroot, platform);
+    std::fs::create_dir_all(sysroot.join("bin"))?;
+    for (path, template) in [
+        (&tools.linker, LD_TEMPLATE),
+        (&tools.cc, CC_TEMPLATE),
+        (&tools.ar, AR_TEMPLATE),
+    ] {
+        let text = render(template, platform);
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(tools)
+}
+
+fn render(template: &str, platform: &TargetPlatform) -> String {
+    template
+        .replace("@TRIPLE_ENV@", &platform.triple.env_suffix())
+        .replace("@TRIPLE@", platform.triple.as_str())
+        .replace("@CLANG_TARGET@", &platform.clang_target)
+        .replace("@GNU_TRIPLE@", &platform.gnu_triple)
+        .replace("@LIBGCC_PACKAGE@", &platform.libgcc_package)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_placeholder_is_filled() {
+        let table = crate::platforms::PlatformTable::load(
+            &crate::project_root().join("sysroots/targets.toml"),
+        )
+        .unwrap();
+        for platform in &table.target {
+            for template in TEMPLATES {
+                let text = render(template, platform);
+                for placeholder in [
+                    "@TRIPLE@",
+                    "@TRIPLE_ENV@",
+                    "@CLANG_TARGET@",
+                    "@GNU_TRIPLE@",
+                    "@LIBGCC_PACKAGE@",
+                ] {
+                    assert!(!text.contains(placeholder), "{placeholder} left in {text}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+#!/bin/sh
+# fastmusl linker wrapper for @TRIPLE@ (generated into the sysroot's bin/).
+#
+# Use it as cargo's `target.@TRIPLE@.linker`. Its name ends in `-ld`, so
+# rustc passes it raw `ld` arguments, including the self-contained crt
+# objects and libc.a search path of rustup's own musl. This script changes
+# only what must change so that the program gets this sysroot's musl (with
+# mimalloc) instead:
+#   - crt1.o rcrt1.o Scrt1.o crti.o crtn.o from rustc's `self-contained`
+#     directory are swapped for this sysroot's;
+#   - this sysroot's lib/ is searched first, so -lc finds its libc.a.
+# Every other argument is passed through untouched to rust-lld, which ships
+# with every rustup toolchain: no host C toolchain is needed.
+set -eu
+
+sysroot=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd -P)
+lib="$sysroot/lib"
+
+swap_crt() {
+	case $1 in
+	*/self-contained/crt1.o | */self-contained/rcrt1.o | */self-contained/Scrt1.o | \
+	*/self-contained/crti.o | */self-contained/crtn.o)
+		printf '%s\n' "$lib/${1##*/}" ;;
+	*) printf '%s\n' "$1" ;;
+	esac
+}
+
+rustc_sysroot=
+tmp_args=
+cleanup() { [ -z "$tmp_args" ] || rm -f "$tmp_args"; }
+trap cleanup EXIT
+
+first=1
+for arg do
+	if [ "$first" = 1 ]; then set --; first=0; fi
+	case $arg in
+	@*)
+		# rustc falls back to a response file (one argument per line) when
+		# the command line is too long: rewrite the crt lines in a copy.
+		tmp_args=$(mktemp "${TMPDIR:-/tmp}/fastmusl-ld.XXXXXX")
+		while IFS= read -r line || [ -n "$line" ]; do
+			case $line in
+			*/lib/rustlib/*) [ -n "$rustc_sysroot" ] || rustc_sysroot=${line%%/lib/rustlib/*} ;;
+			esac
+			swap_crt "$line"
+		done <"${arg#@}" >"$tmp_args"
+		arg="@$tmp_args"
+		;;
+	*/lib/rustlib/*)
+		[ -n "$rustc_sysroot" ] || rustc_sysroot=${arg%%/lib/rustlib/*}
+		arg=$(swap_crt "$arg")
+		;;
+	esac
+	set -- "$@" "$arg"
+done
+
+lld=${FASTMUSL_RUST_LLD:-}
+if [ -z "$lld" ] && [ -n "$rustc_sysroot" ]; then
+	for candidate in "$rustc_sysroot"/lib/rustlib/*/bin/rust-lld; do
+		if [ -x "$candidate" ]; then lld=$candidate; break; fi
+	done
+fi
+if [ -z "$lld" ]; then
+	lld=$(command -v rust-lld || true)
+fi
+if [ -z "$lld" ]; then
+	echo "fastmusl: cannot find rust-lld (it ships with every rustup toolchain, in" >&2
+	echo "  \$(rustc --print sysroot)/lib/rustlib/<host>/bin/). Link through cargo/rustc," >&2
+	echo "  or set FASTMUSL_RUST_LLD to its path." >&2
+	exit 1
+fi
+
+"$lld" -flavor gnu -L "$lib" "$@"
