@@ -1,0 +1,256 @@
+//! C programs linked statically against each sysroot with its C wrapper and
+//! run (natively for x86_64, under qemu for aarch64): malloc's contract,
+//! fork from a busy multithreaded parent, thread start/exit, and mimalloc's
+//! own test-api and test-stress from its 3.4.3 tree.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    TARGETS, c_test_source, compile_c, mimalloc_tree, run_ok, stderr_of, stdout_of, sysroot,
+};
+
+#[test]
+fn malloc_contract_holds() {
+    for triple in TARGETS {
+        let s = sysroot(triple);
+        let bin = compile_c(
+            s,
+            "malloc_semantics",
+            &[c_test_source("malloc_semantics.c")],
+            &[],
+        );
+        let out = run_ok(s, &bin, &[], &[], Duration::from_secs(120));
+        assert!(
+            stdout_of(&out).starts_with("ok "),
+            "{triple}: {}",
+            stdout_of(&out)
+        );
+    }
+}
+
+#[test]
+fn every_allocator_entry_point_links_to_the_mimalloc_object() {
+    let names = [
+        "malloc",
+        "calloc",
+        "__libc_malloc",
+        "__libc_malloc_impl",
+        "__libc_calloc",
+        "__libc_realloc",
+        "__libc_free",
+        "aligned_alloc",
+        "malloc_usable_size",
+        "__malloc_atfork",
+    ];
+    for triple in TARGETS {
+        let s = sysroot(triple);
+        let traces: Vec<String> = names
+            .iter()
+            .map(|n| format!("-Wl,--trace-symbol={n}"))
+            .collect();
+        let traces: Vec<&str> = traces.iter().map(String::as_str).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("traced");
+        let output = std::process::Command::new(&s.tools.cc)
+            .args(["-O2", "-fno-builtin", "-o"])
+            .arg(&bin)
+            .args(&traces)
+            .arg(c_test_source("malloc_semantics.c"))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr_of(&output));
+        let trace = stdout_of(&output) + &stderr_of(&output);
+        for name in names {
+            let definition = trace
+                .lines()
+                .find(|l| l.ends_with(&format!(": definition of {name}")))
+                .unwrap_or_else(|| {
+                    panic!("{triple}: {name} was not defined in the link:\n{trace}")
+                });
+            assert!(
+                definition.contains("libc.a(glue.lo)"),
+                "{triple}: {definition}"
+            );
+        }
+    }
+}
+
+#[test]
+fn mimalloc_options_come_from_the_environment() {
+    for triple in TARGETS {
+        let s = sysroot(triple);
+        let bin = compile_c(
+            s,
+            "malloc_semantics_env",
+            &[c_test_source("malloc_semantics.c")],
+            &[],
+        );
+        let env = [
+            ("MIMALLOC_VERBOSE", "1"),
+            ("MIMALLOC_ARENA_RESERVE", "64MiB"),
+        ];
+        let out = run_ok(s, &bin, &[], &env, Duration::from_secs(120));
+        let stderr = stderr_of(&out);
+        assert!(
+            stderr.contains("option 'arena_reserve': 65536 KiB"),
+            "{triple}:\n{stderr}"
+        );
+        // The default flavour: no secure mode, no debug checks.
+        assert!(stderr.contains("secure level: 0"), "{triple}:\n{stderr}");
+        assert!(stderr.contains("debug level : 0"), "{triple}:\n{stderr}");
+        // Without the variables, mimalloc stays silent.
+        let quiet = run_ok(s, &bin, &[], &[], Duration::from_secs(120));
+        assert!(
+            !stderr_of(&quiet).contains("mimalloc"),
+            "{triple}: {}",
+            stderr_of(&quiet)
+        );
+    }
+}
+
+/// 1000 forks natively. Under qemu-user each fork gets slower as the busy
+/// parent's threads come and go (qemu keeps per-thread state), so aarch64
+/// runs 250 to stay within CI's budget.
+#[test]
+fn fork_from_a_busy_multithreaded_parent_never_hangs() {
+    for triple in TARGETS {
+        let s = sysroot(triple);
+        let bin = compile_c(s, "fork_stress", &[c_test_source("fork_stress.c")], &[]);
+        let forks = if s.platform.is_foreign() {
+            "250"
+        } else {
+            "1000"
+        };
+        let out = run_ok(s, &bin, &[forks], &[], Duration::from_secs(300));
+        assert!(
+            stdout_of(&out).starts_with(&format!("ok {forks} forks")),
+            "{triple}: {}",
+            stdout_of(&out)
+        );
+    }
+}
+
+/// The glue object as compiled, before its symbols were made local: it
+/// still exports the mi_* API that some tests use as a lever.
+fn unlocalised_glue(s: &xtask::fixture::Sysroot) -> std::path::PathBuf {
+    let glue = mimalloc_tree(s)
+        .parent()
+        .unwrap()
+        .join("musl/obj/src/malloc/mimalloc/glue.lo.full");
+    assert!(
+        glue.exists(),
+        "{} is missing: rebuild the sysroot",
+        glue.display()
+    );
+    glue
+}
+
+/// Forks at the moment another thread holds a mimalloc lock (made certain
+/// through API callbacks that run under the lock), and checks the control:
+/// the same program with musl's call to __malloc_atfork redirected to a
+/// no-op (what a naive allocator swap does) must report the child's hang.
+#[test]
+fn fork_while_a_mimalloc_lock_is_held() {
+    for triple in TARGETS {
+        let s = sysroot(triple);
+        let include = format!("-I{}", mimalloc_tree(s).join("include").display());
+        let sources = [c_test_source("fork_held_locks.c"), unlocalised_glue(s)];
+        let ours = compile_c(s, "fork_held_locks", &sources, &[&include]);
+        let out = run_ok(s, &ours, &[], &[], Duration::from_secs(120));
+        assert_eq!(
+            stdout_of(&out).matches("ok: fork while").count(),
+            2,
+            "{triple}: {}",
+            stdout_of(&out)
+        );
+
+        let naive = compile_c(
+            s,
+            "fork_held_locks_naive",
+            &sources,
+            &[&include, "-Wl,--defsym=__malloc_atfork=no_malloc_atfork"],
+        );
+        let out = common::run(s, &naive, &[], &[], Duration::from_secs(120));
+        assert!(!out.status.success(), "{triple}: the control did not fail");
+        assert!(
+            stderr_of(&out).contains("the child hung taking subproc_main.heaps_lock"),
+            "{triple}: {}",
+            stderr_of(&out)
+        );
+    }
+}
+
+#[test]
+fn thread_exit_releases_the_thread_heap() {
+    for triple in TARGETS {
+        let s = sysroot(triple);
+        let bin = compile_c(
+            s,
+            "thread_lifecycle",
+            &[c_test_source("thread_lifecycle.c")],
+            &[],
+        );
+        let mut args = vec!["10000"];
+        if s.platform.is_foreign() {
+            args.push("--no-rss-check");
+        }
+        let out = run_ok(s, &bin, &args, &[], Duration::from_secs(300));
+        assert!(
+            stdout_of(&out).contains("ok 10000 thread cycles"),
+            "{triple}: {}",
+            stdout_of(&out)
+        );
+    }
+}
+
+/// mimalloc's test-api calls the mi_* API, which libc.a keeps private; it
+/// is linked with the glue object as compiled, before its symbols were
+/// localised (kept in the build directory), i.e. the same code and flags.
+#[test]
+fn mimalloc_test_api_passes() {
+    for triple in TARGETS {
+        let s = sysroot(triple);
+        let tree = mimalloc_tree(s);
+        let glue = unlocalised_glue(s);
+        let include = format!("-I{}", tree.join("include").display());
+        let bin = compile_c(
+            s,
+            "mimalloc-test-api",
+            &[tree.join("test/test-api.c"), glue],
+            &[&include],
+        );
+        let out = run_ok(s, &bin, &[], &[], Duration::from_secs(120));
+        let stderr = stderr_of(&out);
+        assert!(stderr.contains("failed   : 0"), "{triple}:\n{stderr}");
+    }
+}
+
+/// test-stress with USE_STD_MALLOC allocates through plain malloc/free,
+/// i.e. through libc.
+#[test]
+fn mimalloc_test_stress_passes_through_libc_malloc() {
+    for triple in TARGETS {
+        let s = sysroot(triple);
+        let tree = mimalloc_tree(s);
+        let include = format!("-I{}", tree.join("include").display());
+        let bin = compile_c(
+            s,
+            "mimalloc-test-stress",
+            &[tree.join("test/test-stress.c")],
+            &[&include, "-DUSE_STD_MALLOC=1"],
+        );
+        let args: &[&str] = if s.platform.is_foreign() {
+            &["8", "25", "10"]
+        } else {
+            &["16", "50", "20"]
+        };
+        let out = run_ok(s, &bin, args, &[], Duration::from_secs(300));
+        assert!(
+            stdout_of(&out).contains("iterations left:   0"),
+            "{triple}: {}",
+            stdout_of(&out)
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! Shared fixtures of the end-to-end tests: the sysroots (built once per
+//! target and cached in target/sysroots/ across runs: the pipeline reuses a
+//! sysroot whose inputs are unchanged), compiling C test programs with a
+//! sysroot's C wrapper, and running binaries natively or under qemu with a
+//! timeout.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::{
+    collections::HashMap,
+    io::Read,
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+    sync::{Mutex, OnceLock},
+    time::{Duration, Instant},
+};
+
+use xtask::{
+    default_sysroot_root,
+    fixture::Sysroot,
+    project_root,
+    sysroot::{SysrootRequest, build_or_reuse},
+};
+
+pub const TARGETS: [&str; 2] = ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];
+
+/// The sysroot of `triple`, built (or reused) once per test process.
+pub fn sysroot(triple: &str) -> &'static Sysroot {
+    static SYSROOTS: OnceLock<Mutex<HashMap<String, &'static Sysroot>>> = OnceLock::new();
+    let map = SYSROOTS.get_or_init(Default::default);
+    // Holding the lock while building also keeps two tests of one process
+    // from building at once (the pipeline has its own file lock too).
+    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = map.get(triple) {
+        return s;
+    }
+    let request = SysrootRequest {
+        triple: triple.parse().unwrap(),
+        mirror: None, // FASTMUSL_MIRROR, if set, is honoured by the pipeline
+        out_root: default_sysroot_root(),
+    };
+    let dir =
+        build_or_reuse(&request).unwrap_or_else(|e| panic!("building the {triple} sysroot: {e:#}"));
+    let sysroot: &'static Sysroot = Box::leak(Box::new(Sysroot::open(&dir).unwrap()));
+    map.insert(triple.to_owned(), sysroot);
+    sysroot
+}
+
+/// Compiles and links C sources into a static executable with the
+/// sysroot's `<triple>-cc`. `-fno-builtin` keeps clang from assuming
+/// what malloc and calloc do (it would otherwise, e.g., not reload errno
+/// after calloc), so the tests see the library's real behaviour.
+pub fn compile_c(sysroot: &Sysroot, name: &str, sources: &[PathBuf], flags: &[&str]) -> PathBuf {
+    let out_dir = project_root()
+        .join("target/ctests")
+        .join(sysroot.platform.triple.as_str());
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let binary = out_dir.join(name);
+    let output = Command::new(&sysroot.tools.cc)
+        .args(["-O2", "-fno-builtin", "-pthread", "-o"])
+        .arg(&binary)
+        .args(flags)
+        .args(sources)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "compiling {name} for {}:\n{}",
+        sysroot.platform.triple,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    binary
+}
+
+pub fn c_test_source(name: &str) -> PathBuf {
+    project_root().join("xtask/tests/c").join(name)
+}
+
+/// The unpacked, patched mimalloc tree of the sysroot's build.
+pub fn mimalloc_tree(sysroot: &Sysroot) -> PathBuf {
+    default_sysroot_root()
+        .join(".build")
+        .join(sysroot.platform.triple.as_str())
+        .join("mimalloc")
+}
+
+/// Runs `binary` (under the target's emulator if foreign) and returns its
+/// output; a run longer than `timeout` is killed and fails the test.
+pub fn run(
+    sysroot: &Sysroot,
+    binary: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> Output {
+    let mut cmd = sysroot.command_for(binary);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let output = run_with_timeout(cmd, timeout).unwrap_or_else(|e| {
+        panic!(
+            "{} {args:?} on {}: {e}",
+            binary.display(),
+            sysroot.platform.triple
+        )
+    });
+    output
+}
+
+/// Like `run`, and the program must exit 0.
+pub fn run_ok(
+    sysroot: &Sysroot,
+    binary: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> Output {
+    let output = run(sysroot, binary, args, env, timeout);
+    assert!(
+        output.status.success(),
+        "{} {args:?} on {} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        binary.display(),
+        sysroot.platform.triple,
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        tail(&String::from_utf8_lossy(&output.stderr), 40)
+    );
+    output
+}
+
+pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<Output, String> {
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start: {e}"))?;
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = stdout.read_to_end(&mut v);
+        v
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = stderr.read_to_end(&mut v);
+        v
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = String::from_utf8_lossy(&err_reader.join().unwrap()).into_owned();
+            return Err(format!(
+                "timed out after {timeout:?} (a hang); stderr so far:\n{}",
+                tail(&stderr, 20)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Ok(Output {
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    })
+}
+
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+pub fn stdout_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
