@@ -100,14 +100,13 @@ pub fn run(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let output = run_with_timeout(cmd, timeout).unwrap_or_else(|e| {
+    run_with_timeout(cmd, timeout).unwrap_or_else(|e| {
         panic!(
             "{} {args:?} on {}: {e}",
             binary.display(),
             sysroot.platform.triple
         )
-    });
-    output
+    })
 }
 
 /// Like `run`, and the program must exit 0.
