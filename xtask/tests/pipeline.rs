@@ -1,0 +1,392 @@
+//! The pipeline itself: reproducible output, reuse when nothing changed,
+//! refusal of sources that do not match their pins (with nothing unpacked),
+//! and the wrappers' messages when a host tool is missing.
+
+mod common;
+
+use std::{
+    io::{Read, Write},
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use common::{TARGETS, stderr_of, sysroot};
+use xtask::{
+    project_root,
+    sysroot::{MANIFEST_FILE, SysrootRequest, build_or_reuse},
+    tree_hash::{Tree, sha256_hex},
+};
+
+fn shared_mirror() -> PathBuf {
+    if let Some(dir) = std::env::var_os("FASTMUSL_MIRROR") {
+        return PathBuf::from(dir);
+    }
+    project_root().join("../shared/mirror")
+}
+
+/// sha256 of every file under `dir`, by relative path.
+fn file_hashes(dir: &Path) -> Vec<(String, String)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path.strip_prefix(root).unwrap().display().to_string();
+                out.push((rel, sha256_hex(&std::fs::read(&path).unwrap())));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// A second clean build, in another directory (so other absolute paths),
+/// gives the same bytes for every file of the sysroot.
+#[test]
+fn two_clean_builds_are_bit_identical() {
+    for triple in TARGETS {
+        let cached = sysroot(triple);
+        let out_root = tempfile::tempdir().unwrap();
+        let request = SysrootRequest {
+            triple: triple.parse().unwrap(),
+            mirror: Some(shared_mirror()),
+            out_root: out_root.path().join("elsewhere"),
+        };
+        let fresh = build_or_reuse(&request).unwrap();
+        let (a, b) = (file_hashes(&cached.dir), file_hashes(&fresh));
+        assert!(a.len() > 1000, "{triple}: only {} files", a.len());
+        let libc = |h: &[(String, String)]| h.iter().find(|(p, _)| p == "lib/libc.a").cloned();
+        assert_eq!(libc(&a), libc(&b), "{triple}: libc.a differs");
+        let differing: Vec<&String> = a
+            .iter()
+            .zip(&b)
+            .filter(|(x, y)| x != y)
+            .map(|(x, _)| &x.0)
+            .collect();
+        assert!(
+            a.len() == b.len() && differing.is_empty(),
+            "{triple}: differing files: {differing:?}"
+        );
+    }
+}
+
+#[test]
+fn an_unchanged_sysroot_is_reused_not_rebuilt() {
+    let s = sysroot("x86_64-unknown-linux-musl");
+    let libc = s.dir.join("lib/libc.a");
+    let before = std::fs::metadata(&libc).unwrap().modified().unwrap();
+    let request = SysrootRequest {
+        triple: "x86_64-unknown-linux-musl".parse().unwrap(),
+        mirror: Some(shared_mirror()),
+        out_root: s.dir.parent().unwrap().to_path_buf(),
+    };
+    assert_eq!(build_or_reuse(&request).unwrap(), s.dir);
+    assert_eq!(
+        std::fs::metadata(&libc).unwrap().modified().unwrap(),
+        before
+    );
+}
+
+/// A mirror with `musl` and `mimalloc` archives, either possibly replaced.
+fn mirror_with(musl: Option<Vec<u8>>, mimalloc: Option<Vec<u8>>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let real = shared_mirror();
+    for (name, replacement) in [
+        ("musl-1.2.6.tar.gz", musl),
+        ("mimalloc-3.4.3.tar.gz", mimalloc),
+    ] {
+        let bytes = replacement.unwrap_or_else(|| std::fs::read(real.join(name)).unwrap());
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    dir
+}
+
+fn build_from(mirror: &Path) -> (anyhow::Result<PathBuf>, tempfile::TempDir) {
+    let out_root = tempfile::tempdir().unwrap();
+    let request = SysrootRequest {
+        triple: "x86_64-unknown-linux-musl".parse().unwrap(),
+        mirror: Some(mirror.to_path_buf()),
+        out_root: out_root.path().to_path_buf(),
+    };
+    (build_or_reuse(&request), out_root)
+}
+
+/// Nothing was unpacked or installed under `out_root`.
+fn assert_nothing_built(out_root: &Path) {
+    let entries: Vec<String> = std::fs::read_dir(out_root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".lock"))
+        .collect();
+    assert!(entries.is_empty(), "left behind: {entries:?}");
+}
+
+#[test]
+fn a_musl_archive_with_one_flipped_bit_is_refused() {
+    let mut musl = std::fs::read(shared_mirror().join("musl-1.2.6.tar.gz")).unwrap();
+    let middle = musl.len() / 2;
+    musl[middle] ^= 0x01;
+    let actual = sha256_hex(&musl);
+    let mirror = mirror_with(Some(musl), None);
+    let (result, out_root) = build_from(mirror.path());
+    let message = format!("{:#}", result.unwrap_err());
+    assert!(message.contains("musl-1.2.6.tar.gz"), "{message}");
+    assert!(
+        message
+            .contains("expected d585fd3b613c66151fc3249e8ed44f77020cb5e6c1e635a616d3f9f82460512a"),
+        "{message}"
+    );
+    assert!(message.contains(&format!("actual {actual}")), "{message}");
+    assert!(message.contains("Nothing was unpacked"), "{message}");
+    assert_nothing_built(out_root.path());
+}
+
+/// Repacks the mimalloc archive with one file's content changed: the
+/// archive is a valid .tar.gz, only the tree hash can tell.
+fn mimalloc_with_one_file_changed() -> (Vec<u8>, String) {
+    let original = std::fs::read(shared_mirror().join("mimalloc-3.4.3.tar.gz")).unwrap();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(original.as_slice()));
+    let mut builder = tar::Builder::new(Vec::new());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut header = entry.header().clone();
+        let mut content = Vec::new();
+        entry.read_to_end(&mut content).unwrap();
+        if entry.path().unwrap().ends_with("src/alloc.c") {
+            content.extend_from_slice(b"\n/* an extra line */\n");
+            header.set_size(content.len() as u64);
+            header.set_cksum();
+        }
+        builder.append(&header, content.as_slice()).unwrap();
+    }
+    let tar = builder.into_inner().unwrap();
+    let tree = Tree::from_tar(tar.as_slice()).unwrap().sha256();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    (gz.finish().unwrap(), tree)
+}
+
+#[test]
+fn a_mimalloc_tree_with_one_changed_file_is_refused() {
+    let (mimalloc, actual_tree) = mimalloc_with_one_file_changed();
+    let mirror = mirror_with(None, Some(mimalloc));
+    let (result, out_root) = build_from(mirror.path());
+    let message = format!("{:#}", result.unwrap_err());
+    assert!(message.contains("mimalloc-3.4.3.tar.gz"), "{message}");
+    assert!(
+        message.contains(
+            "tree sha256: expected 59508ce0e193e14e0e3c6fedcf9324ad1b0cbf777548843b76f04af2518dd322"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("actual {actual_tree}")),
+        "{message}"
+    );
+    assert_nothing_built(out_root.path());
+}
+
+#[test]
+fn a_mirror_without_the_file_says_which_file() {
+    let mirror = tempfile::tempdir().unwrap();
+    let (result, out_root) = build_from(mirror.path());
+    let message = format!("{:#}", result.unwrap_err());
+    assert!(
+        message.contains("has no readable musl-1.2.6.tar.gz"),
+        "{message}"
+    );
+    assert_nothing_built(out_root.path());
+}
+
+/// A directory for PATH that has only the few commands the wrappers use
+/// besides the tool under test.
+fn bare_path(commands: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in commands {
+        let real = which(cmd);
+        std::os::unix::fs::symlink(real, dir.path().join(cmd)).unwrap();
+    }
+    dir
+}
+
+fn which(cmd: &str) -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join(cmd))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+        })
+        .unwrap_or_else(|| panic!("{cmd} not on PATH"))
+}
+
+#[test]
+fn wrappers_name_the_package_of_a_missing_tool() {
+    let s = sysroot("aarch64-unknown-linux-musl");
+
+    let cc = Command::new(&s.tools.cc)
+        .arg("-c")
+        .arg("x.c")
+        .env("FASTMUSL_CLANG", "/nonexistent/clang")
+        .output()
+        .unwrap();
+    assert_eq!(cc.status.code(), Some(127));
+    assert!(
+        stderr_of(&cc).contains("apt-get install clang"),
+        "{}",
+        stderr_of(&cc)
+    );
+
+    let path = bare_path(&["dirname"]);
+    let ar = Command::new(&s.tools.ar)
+        .arg("t")
+        .arg("x.a")
+        .env("PATH", path.path())
+        .env_remove("FASTMUSL_AR")
+        .output()
+        .unwrap();
+    assert_eq!(ar.status.code(), Some(127));
+    assert!(
+        stderr_of(&ar).contains("apt-get install llvm"),
+        "{}",
+        stderr_of(&ar)
+    );
+
+    let ld = Command::new(&s.tools.linker)
+        .args(["-o", "x", "x.o"])
+        .env("PATH", path.path())
+        .env_remove("FASTMUSL_RUST_LLD")
+        .output()
+        .unwrap();
+    assert!(!ld.status.success());
+    assert!(
+        stderr_of(&ld).contains("cannot find rust-lld"),
+        "{}",
+        stderr_of(&ld)
+    );
+}
+
+#[test]
+fn the_manifest_records_versions_pins_and_flags() {
+    for triple in TARGETS {
+        let s = sysroot(triple);
+        let m = &s.manifest;
+        assert_eq!(m.version, "musl1.2.6-mimalloc3.4.3-r1");
+        assert_eq!(m.target.as_str(), triple);
+        assert_eq!(
+            m.musl.archive_sha256.as_deref(),
+            Some("d585fd3b613c66151fc3249e8ed44f77020cb5e6c1e635a616d3f9f82460512a")
+        );
+        assert!(m.mimalloc.tree_sha256.is_some());
+        assert_eq!(m.patches.len(), 2);
+        assert!(
+            m.compiler.version.contains("clang"),
+            "{}",
+            m.compiler.version
+        );
+        assert!(
+            m.flags
+                .mimalloc_cflags
+                .iter()
+                .any(|f| f == "-ftls-model=local-exec")
+        );
+        assert_eq!(m.uapi_headers.dirs, ["linux", "asm", "asm-generic"]);
+        assert!(s.dir.join("include/linux/if_alg.h").exists());
+        assert!(s.dir.join("include/asm/unistd.h").exists());
+        assert!(s.dir.join(MANIFEST_FILE).exists());
+    }
+}
+
+/// The linker wrapper against a stand-in rust-lld that records what it was
+/// given: rustup's self-contained crt objects become the sysroot's (also
+/// inside a response file), the sysroot's lib/ is searched first, and every
+/// other argument passes through unchanged and in order.
+#[test]
+fn the_linker_wrapper_swaps_only_the_crt_objects() {
+    let s = sysroot("x86_64-unknown-linux-musl");
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("args");
+    let fake_lld = dir.path().join("rust-lld");
+    std::fs::write(
+        &fake_lld,
+        format!(
+            "#!/bin/sh\nfor a do printf '%s\\n' \"$a\"; case $a in @*) sed 's/^/  /' \"${{a#@}}\";; esac; done > {}\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake_lld, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let rustup = "/home/u/.rustup/toolchains/stable/lib/rustlib/x86_64-unknown-linux-musl/lib";
+    let response = dir.path().join("linker-args");
+    std::fs::write(
+        &response,
+        format!("{rustup}/self-contained/crti.o\nmain.o\n-lc\n"),
+    )
+    .unwrap();
+    let args = [
+        "-m".to_owned(),
+        "elf_x86_64".to_owned(),
+        format!("{rustup}/self-contained/rcrt1.o"),
+        format!("{rustup}/self-contained/crtbeginS.o"),
+        format!("@{}", response.display()),
+        format!("-L{rustup}/self-contained"),
+        "--as-needed".to_owned(),
+        format!("{rustup}/self-contained/crtn.o"),
+    ];
+    let out = Command::new(&s.tools.linker)
+        .args(&args)
+        .env("FASTMUSL_RUST_LLD", &fake_lld)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let lib = s.dir.join("lib");
+    let recorded = std::fs::read_to_string(&record).unwrap();
+    let lines: Vec<&str> = recorded.lines().collect();
+    let expected_head = [
+        "-flavor".to_owned(),
+        "gnu".to_owned(),
+        "-L".to_owned(),
+        lib.display().to_string(),
+    ];
+    assert_eq!(
+        lines[..4],
+        expected_head.iter().map(String::as_str).collect::<Vec<_>>()[..],
+        "{recorded}"
+    );
+    assert_eq!(
+        lines[4..7],
+        ["-m", "elf_x86_64", &format!("{}/rcrt1.o", lib.display())],
+        "{recorded}"
+    );
+    assert_eq!(
+        lines[7],
+        format!("{rustup}/self-contained/crtbeginS.o"),
+        "crtbegin is not ours to swap"
+    );
+    assert!(
+        lines[8].starts_with('@') && !lines[8].contains("linker-args"),
+        "response file not rewritten: {recorded}"
+    );
+    assert_eq!(
+        lines[9..12],
+        [
+            format!("  {}/crti.o", lib.display()),
+            "  main.o".to_owned(),
+            "  -lc".to_owned()
+        ],
+        "{recorded}"
+    );
+    assert_eq!(
+        lines[12..],
+        [
+            format!("-L{rustup}/self-contained"),
+            "--as-needed".to_owned(),
+            format!("{}/crtn.o", lib.display())
+        ],
+        "{recorded}"
+    );
+}
