@@ -90,7 +90,8 @@ pub fn fetch_verified(
                 std::fs::rename(&tmp, &cached)?;
                 return Ok(verified);
             }
-            Err(e) => errors.push(format!("{url}: {e:#}")),
+            // Both error kinds already name the URL.
+            Err(e) => errors.push(format!("{e:#}")),
         }
     }
     bail!(
