@@ -35,6 +35,36 @@ pub enum Command {
         #[arg(long)]
         mirror: Option<PathBuf>,
     },
+    /// Pack sysroots into a release directory: reproducible .tar.zst
+    /// archives with sha256 and minisign signatures, and a signed channel
+    /// manifest. Builds (or reuses) the sysroots first.
+    Dist {
+        /// Targets to release (repeat the flag).
+        #[arg(long = "target", required = true)]
+        targets: Vec<TargetTriple>,
+        /// The release directory to write.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// minisign secret key to sign with [env: FASTMUSL_SIGN_KEY].
+        #[arg(long, value_name = "PATH")]
+        sign_key: Option<PathBuf>,
+        /// Where sysroots are built or found (default target/sysroots).
+        #[arg(long, value_name = "DIR")]
+        sysroots: Option<PathBuf>,
+        /// Directory holding the pinned source archives [env: FASTMUSL_MIRROR].
+        #[arg(long)]
+        mirror: Option<PathBuf>,
+        #[arg(long, default_value = "stable")]
+        channel: String,
+    },
+    /// Make a new minisign key pair (NAME.pub, NAME.key) for signing
+    /// releases of a fork, or for tests.
+    Keygen {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, default_value = "fastmusl")]
+        name: String,
+    },
     /// Print the tree hash (see sysroots/sources.toml) of a .tar.gz archive,
     /// or of the given subdirectories of a directory.
     TreeHash {

@@ -7,7 +7,9 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use flate2::read::GzDecoder;
 use xtask::{
-    default_sysroot_root, fixture,
+    default_sysroot_root,
+    dist::{self, DistRequest},
+    fixture, signing,
     sysroot::{self, SysrootRequest},
     tree_hash::Tree,
 };
@@ -36,6 +38,41 @@ fn main() -> Result<()> {
             };
             let dir = sysroot::build_or_reuse(&request)?;
             fixture::run_demo(&dir)?;
+        }
+        flags::Command::Dist {
+            targets,
+            out,
+            sign_key,
+            sysroots,
+            mirror,
+            channel,
+        } => {
+            let started = std::time::Instant::now();
+            let output = dist::run(&DistRequest {
+                targets,
+                out,
+                sign_key,
+                sysroot_root: sysroots.unwrap_or_else(default_sysroot_root),
+                mirror,
+                channel,
+            })?;
+            match &output.signed_by {
+                Some(id) => eprintln!("fastmusl: signed with key {id}"),
+                None => eprintln!("fastmusl: NOT signed"),
+            }
+            eprintln!(
+                "fastmusl: dist took {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            println!("{}", output.manifest.display());
+        }
+        flags::Command::Keygen { out, name } => {
+            let (public, secret) = signing::generate_keypair(&out, &name)?;
+            println!("public key: {}", public.display());
+            println!(
+                "secret key: {} (keep it private; it has no password)",
+                secret.display()
+            );
         }
         flags::Command::TreeHash { path, subdirs } => {
             let tree = if path.is_dir() {

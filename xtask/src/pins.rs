@@ -132,6 +132,18 @@ pub fn c_date_string(epoch: u64) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
+    let (y, m, d) = civil_from_epoch(epoch);
+    format!("{} {:>2} {}", MONTHS[(m - 1) as usize], d, y)
+}
+
+/// `YYYY-MM-DD` for a Unix time (UTC).
+pub fn iso_date(epoch: u64) -> String {
+    let (y, m, d) = civil_from_epoch(epoch);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Civil-from-days (Howard Hinnant's algorithm): (year, month, day), UTC.
+fn civil_from_epoch(epoch: u64) -> (i64, i64, i64) {
     let days = (epoch / 86_400) as i64 + 719_468;
     let era = days.div_euclid(146_097);
     let doe = days - era * 146_097;
@@ -141,7 +153,7 @@ pub fn c_date_string(epoch: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{} {:>2} {}", MONTHS[(m - 1) as usize], d, y)
+    (y, m, d)
 }
 
 #[cfg(test)]
@@ -158,6 +170,8 @@ mod tests {
             "Feb  9 2024"
         );
         assert!(parse_date("2026-13-01").is_err());
+        assert_eq!(iso_date(1_773_964_800 + 86_399), "2026-03-20");
+        assert_eq!(iso_date(parse_date("2000-02-29").unwrap()), "2000-02-29");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The pipeline itself: reproducible output, reuse when nothing changed,
+//! The pipeline itself: reuse when nothing changed,
 //! refusal of sources that do not match their pins (with nothing unpacked),
 //! and the wrappers' messages when a host tool is missing.
 
@@ -11,68 +11,11 @@ use std::{
     process::Command,
 };
 
-use common::{TARGETS, stderr_of, sysroot};
+use common::{TARGETS, shared_mirror, stderr_of, sysroot};
 use xtask::{
-    project_root,
     sysroot::{MANIFEST_FILE, SysrootRequest, build_or_reuse},
     tree_hash::{Tree, sha256_hex},
 };
-
-fn shared_mirror() -> PathBuf {
-    if let Some(dir) = std::env::var_os("FASTMUSL_MIRROR") {
-        return PathBuf::from(dir);
-    }
-    project_root().join("../shared/mirror")
-}
-
-/// sha256 of every file under `dir`, by relative path.
-fn file_hashes(dir: &Path) -> Vec<(String, String)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let rel = path.strip_prefix(root).unwrap().display().to_string();
-                out.push((rel, sha256_hex(&std::fs::read(&path).unwrap())));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
-/// A second clean build, in another directory (so other absolute paths),
-/// gives the same bytes for every file of the sysroot.
-#[test]
-fn two_clean_builds_are_bit_identical() {
-    for triple in TARGETS {
-        let cached = sysroot(triple);
-        let out_root = tempfile::tempdir().unwrap();
-        let request = SysrootRequest {
-            triple: triple.parse().unwrap(),
-            mirror: Some(shared_mirror()),
-            out_root: out_root.path().join("elsewhere"),
-        };
-        let fresh = build_or_reuse(&request).unwrap();
-        let (a, b) = (file_hashes(&cached.dir), file_hashes(&fresh));
-        assert!(a.len() > 1000, "{triple}: only {} files", a.len());
-        let libc = |h: &[(String, String)]| h.iter().find(|(p, _)| p == "lib/libc.a").cloned();
-        assert_eq!(libc(&a), libc(&b), "{triple}: libc.a differs");
-        let differing: Vec<&String> = a
-            .iter()
-            .zip(&b)
-            .filter(|(x, y)| x != y)
-            .map(|(x, _)| &x.0)
-            .collect();
-        assert!(
-            a.len() == b.len() && differing.is_empty(),
-            "{triple}: differing files: {differing:?}"
-        );
-    }
-}
 
 #[test]
 fn an_unchanged_sysroot_is_reused_not_rebuilt() {

@@ -44,14 +44,19 @@ fn every_rust_module_starts_with_a_doc_comment() {
         })
         .map(|p| p.display().to_string())
         .collect();
-    assert!(missing.is_empty(), "modules without a //! comment: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "modules without a //! comment: {missing:#?}"
+    );
 }
 
 #[test]
 fn no_trailing_whitespace() {
     let mut offenders = Vec::new();
     for path in project_files() {
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
         for (n, line) in text.lines().enumerate() {
             if line.ends_with(' ') || line.ends_with('\t') {
                 offenders.push(format!("{}:{}", path.display(), n + 1));

@@ -21,6 +21,14 @@ use xtask::{
     sysroot::{SysrootRequest, build_or_reuse},
 };
 
+/// The offline source mirror: FASTMUSL_MIRROR, else `../shared/mirror`.
+pub fn shared_mirror() -> PathBuf {
+    match std::env::var_os("FASTMUSL_MIRROR") {
+        Some(dir) => PathBuf::from(dir),
+        None => project_root().join("../shared/mirror"),
+    }
+}
+
 pub const TARGETS: [&str; 2] = ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];
 
 /// The sysroot of `triple`, built (or reused) once per test process.

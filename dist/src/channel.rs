@@ -1,0 +1,145 @@
+//! The channel manifest (`channel-stable.toml`): what a release contains and
+//! where, with each artifact's size and SHA-256. Modelled on rustup's
+//! channel manifests: one file, signed, that names everything else by a
+//! relative URL, so a release directory can be uploaded to any static host.
+//!
+//! Readers ignore tables they do not know (a newer release may add, e.g.,
+//! the installer's own binaries per host) but refuse another
+//! `manifest-version`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub const MANIFEST_VERSION: &str = "1";
+
+/// The file name of a channel's manifest (`channel-stable.toml`).
+pub fn manifest_file_name(channel: &str) -> String {
+    format!("channel-{channel}.toml")
+}
+
+/// The file name of a sysroot artifact.
+pub fn sysroot_artifact_name(version: &str, triple: &str) -> String {
+    format!("fastmusl-sysroot-{version}-{triple}.tar.zst")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ChannelManifest {
+    pub manifest_version: String,
+    pub channel: String,
+    /// `YYYY-MM-DD` (UTC) of `release_timestamp`.
+    pub date: String,
+    /// Seconds since the Unix epoch; an installer refuses a manifest older
+    /// than one it has already accepted.
+    pub release_timestamp: u64,
+    pub sysroot: SysrootRelease,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SysrootRelease {
+    pub version: String,
+    /// By Rust target triple.
+    pub target: BTreeMap<String, Artifact>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// Relative to the manifest's own URL.
+    pub url: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("the channel manifest is not valid TOML of the expected shape: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error(
+        "the channel manifest has manifest-version {found:?}; this fastmusl reads version \
+         {MANIFEST_VERSION}. Update fastmusl (fastmusl self update)."
+    )]
+    UnsupportedVersion { found: String },
+    #[error("the channel manifest's artifact URL {0:?} is not a plain relative file name")]
+    BadUrl(String),
+}
+
+impl ChannelManifest {
+    pub fn parse(text: &str) -> Result<ChannelManifest, ManifestError> {
+        let manifest: ChannelManifest = toml::from_str(text)?;
+        if manifest.manifest_version != MANIFEST_VERSION {
+            return Err(ManifestError::UnsupportedVersion {
+                found: manifest.manifest_version,
+            });
+        }
+        for artifact in manifest.sysroot.target.values() {
+            let url = &artifact.url;
+            let plain = !url.is_empty()
+                && !url.contains("..")
+                && !url.starts_with('/')
+                && !url.contains("://")
+                && !url.contains('\\');
+            if !plain {
+                return Err(ManifestError::BadUrl(url.clone()));
+            }
+        }
+        Ok(manifest)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a manifest always serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ChannelManifest {
+        let mut target = BTreeMap::new();
+        target.insert(
+            "x86_64-unknown-linux-musl".to_owned(),
+            Artifact {
+                url: "a.tar.zst".to_owned(),
+                size: 3,
+                sha256: "00".repeat(32),
+            },
+        );
+        ChannelManifest {
+            manifest_version: MANIFEST_VERSION.to_owned(),
+            channel: "stable".to_owned(),
+            date: "2026-03-20".to_owned(),
+            release_timestamp: 1_773_964_800,
+            sysroot: SysrootRelease {
+                version: "v".to_owned(),
+                target,
+            },
+        }
+    }
+
+    #[test]
+    fn round_trips_and_ignores_unknown_tables() {
+        let text = sample().to_toml();
+        assert_eq!(ChannelManifest::parse(&text).unwrap(), sample());
+        let newer = format!("{text}\n[installer.host.x86_64-unknown-linux-musl]\nurl = \"f\"\n");
+        assert_eq!(ChannelManifest::parse(&newer).unwrap(), sample());
+    }
+
+    #[test]
+    fn refuses_other_versions_and_escaping_urls() {
+        let text = sample()
+            .to_toml()
+            .replace("manifest-version = \"1\"", "manifest-version = \"2\"");
+        assert!(matches!(
+            ChannelManifest::parse(&text),
+            Err(ManifestError::UnsupportedVersion { .. })
+        ));
+        for bad in ["../x.tar.zst", "/etc/passwd", "https://elsewhere/x", ""] {
+            let text = sample().to_toml().replace("a.tar.zst", bad);
+            assert!(
+                matches!(ChannelManifest::parse(&text), Err(ManifestError::BadUrl(_))),
+                "{bad}"
+            );
+        }
+    }
+}
