@@ -1,0 +1,533 @@
+//! Wiring cargo: the config file fastmusl owns, and the minimal, reversible
+//! edit of the user's cargo config that makes cargo read it.
+//!
+//! fastmusl writes everything it configures (per target: `linker`, `runner`,
+//! and `[env]` `CC_<triple>`/`AR_<triple>`) to `$FASTMUSL_HOME/cargo-config.toml`.
+//! The user's config (`$CARGO_HOME/config.toml`, or `DIR/.cargo/config.toml`
+//! with `--project`) gets only what is needed:
+//!
+//! - **include mode** (cargo ≥ 1.94, whose config `include` is stable): one
+//!   `include` entry naming the owned file;
+//! - **in-place mode** (older cargo): the same keys, edited into the user's
+//!   file with a format-preserving TOML editor.
+//!
+//! Every edit is a pure function of the file's original bytes and the
+//! installed targets (`apply`). fastmusl records the original bytes and what
+//! it wrote; undoing restores the original byte for byte (or removes a file
+//! fastmusl created), unless the user has changed the file since, in which
+//! case only fastmusl's own entries are taken out.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use toml_edit::{Array, DocumentMut, Item, Table, Value, value};
+
+use crate::home::{Wiring, write_atomic};
+
+/// The first cargo whose config `include` key is stable.
+pub const INCLUDE_STABLE_SINCE: (u32, u32) = (1, 94);
+
+/// What fastmusl configures for one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetWiring {
+    pub triple: String,
+    pub linker: PathBuf,
+    pub cc: PathBuf,
+    pub ar: PathBuf,
+    /// An emulator for foreign targets, when one was found.
+    pub runner: Option<String>,
+}
+
+impl TargetWiring {
+    fn env_suffix(&self) -> String {
+        self.triple.replace(['-', '.'], "_")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WiringMode {
+    Include,
+    InPlace,
+}
+
+impl WiringMode {
+    pub fn for_cargo_version(version: Option<(u32, u32)>) -> WiringMode {
+        match version {
+            Some(v) if v < INCLUDE_STABLE_SINCE => WiringMode::InPlace,
+            _ => WiringMode::Include,
+        }
+    }
+}
+
+/// `cargo --version` as (major, minor), if cargo runs.
+pub fn cargo_version() -> Option<(u32, u32)> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let version = text.split_whitespace().nth(1)?;
+    let mut parts = version.split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// The text of the owned config file for these targets.
+pub fn owned_config_text(targets: &[TargetWiring]) -> String {
+    let mut doc = DocumentMut::new();
+    doc.decor_mut().set_prefix(
+        "# Written by fastmusl (`fastmusl target add/remove` rewrite it); edits here are lost.\n",
+    );
+    add_target_keys(&mut doc, targets);
+    doc.to_string()
+}
+
+fn add_target_keys(doc: &mut DocumentMut, targets: &[TargetWiring]) {
+    for t in targets {
+        let target = table_mut(doc.as_table_mut(), "target");
+        target.set_dotted(true);
+        let row = table_mut(target, &t.triple);
+        row["linker"] = value(t.linker.display().to_string());
+        if let Some(runner) = &t.runner {
+            row["runner"] = value(runner.as_str());
+        }
+    }
+    if !targets.is_empty() {
+        let env = table_mut(doc.as_table_mut(), "env");
+        for t in targets {
+            env[format!("CC_{}", t.env_suffix()).as_str()] = value(t.cc.display().to_string());
+            env[format!("AR_{}", t.env_suffix()).as_str()] = value(t.ar.display().to_string());
+        }
+    }
+}
+
+fn table_mut<'a>(parent: &'a mut Table, key: &str) -> &'a mut Table {
+    if !parent.contains_table(key) {
+        parent.insert(key, Item::Table(Table::new()));
+    }
+    parent[key].as_table_mut().expect("just made a table")
+}
+
+/// A linker (or C compiler) the user set that would fight ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub config: PathBuf,
+    pub key: String,
+    pub theirs: String,
+    pub ours: String,
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} already sets {}:\n    theirs: {}\n    fastmusl: {}",
+            self.config.display(),
+            self.key,
+            self.theirs,
+            self.ours
+        )
+    }
+}
+
+/// Keys in `text` (the user's config) that set something fastmusl sets for
+/// `targets` to another value.
+pub fn conflicts(config: &Path, text: &str, targets: &[TargetWiring]) -> Result<Vec<Conflict>> {
+    let doc: DocumentMut = text
+        .parse()
+        .with_context(|| format!("{} is not valid TOML", config.display()))?;
+    let mut found = Vec::new();
+    for t in targets {
+        let mut check = |key: String, item: Option<&Item>, ours: &Path| {
+            if let Some(theirs) = item.and_then(|i| i.as_str())
+                && Path::new(theirs) != ours
+            {
+                found.push(Conflict {
+                    config: config.to_path_buf(),
+                    key,
+                    theirs: theirs.to_owned(),
+                    ours: ours.display().to_string(),
+                });
+            }
+        };
+        let row = doc.get("target").and_then(|x| x.get(&t.triple));
+        check(
+            format!("target.{}.linker", t.triple),
+            row.and_then(|r| r.get("linker")),
+            &t.linker,
+        );
+        let env = doc.get("env");
+        for (name, ours) in [("CC", &t.cc), ("AR", &t.ar)] {
+            let key = format!("{name}_{}", t.env_suffix());
+            let item = env.and_then(|e| e.get(&key)).map(|i| match i.get("value") {
+                Some(v) => v,
+                None => i,
+            });
+            check(format!("env.{key}"), item, ours);
+        }
+    }
+    Ok(found)
+}
+
+/// The user's file with fastmusl's edit applied to `original`.
+/// `forced`: the user's conflicting keys (`target.T.linker`, `env.CC_T`)
+/// that `--force` let fastmusl's settings replace.
+pub fn apply(
+    original: Option<&str>,
+    mode: WiringMode,
+    owned: &Path,
+    targets: &[TargetWiring],
+    forced: &[String],
+) -> Result<String> {
+    let mut doc: DocumentMut = original
+        .unwrap_or("")
+        .parse()
+        .context("the cargo config is not valid TOML")?;
+    for key in forced {
+        remove_dotted(&mut doc, key);
+    }
+    match mode {
+        WiringMode::Include => {
+            let entry = owned.display().to_string();
+            match doc.get_mut("include") {
+                None => {
+                    let mut array = Array::new();
+                    array.push(entry);
+                    let mut item = value(array);
+                    if let Some(v) = item.as_value_mut() {
+                        v.decor_mut().set_suffix(
+                            "  # added by fastmusl; `fastmusl self uninstall` removes it",
+                        );
+                    }
+                    // Keep the new key first, before the user's content.
+                    doc.insert("include", item);
+                    doc.sort_values_by(|k1, _, k2, _| {
+                        (k2.get() == "include").cmp(&(k1.get() == "include"))
+                    });
+                }
+                Some(existing) => {
+                    let mut array = match existing.as_value() {
+                        Some(Value::Array(a)) => a.clone(),
+                        Some(Value::String(s)) => {
+                            let mut a = Array::new();
+                            a.push(s.value().clone());
+                            a
+                        }
+                        _ => bail!("the cargo config's `include` is neither a string nor an array"),
+                    };
+                    if !array.iter().any(|v| v.as_str() == Some(entry.as_str())) {
+                        array.push(entry);
+                    }
+                    *existing = value(array);
+                }
+            }
+        }
+        WiringMode::InPlace => add_target_keys(&mut doc, targets),
+    }
+    Ok(doc.to_string())
+}
+
+fn remove_dotted(doc: &mut DocumentMut, key: &str) {
+    let parts: Vec<&str> = key.splitn(3, '.').collect();
+    match parts.as_slice() {
+        ["target", triple, leaf] => {
+            if let Some(row) = doc
+                .get_mut("target")
+                .and_then(|t| t.get_mut(triple))
+                .and_then(|r| r.as_table_like_mut())
+            {
+                row.remove(leaf);
+            }
+        }
+        ["env", name] => {
+            if let Some(env) = doc.get_mut("env").and_then(|e| e.as_table_like_mut()) {
+                env.remove(name);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Takes fastmusl's entries out of a file the user changed after fastmusl
+/// wrote it (the surgical undo).
+pub fn remove_ours(text: &str, owned: &Path, targets: &[TargetWiring]) -> Result<String> {
+    let mut doc: DocumentMut = text.parse().context("the cargo config is not valid TOML")?;
+    let entry = owned.display().to_string();
+    let mut drop_include = false;
+    if let Some(include) = doc.get_mut("include") {
+        match include.as_value_mut() {
+            Some(Value::Array(a)) => {
+                a.retain(|v| v.as_str() != Some(entry.as_str()));
+                drop_include = a.is_empty();
+            }
+            Some(Value::String(s)) if s.value() == &entry => drop_include = true,
+            _ => {}
+        }
+    }
+    if drop_include {
+        doc.remove("include");
+    }
+    for t in targets {
+        for key in [
+            format!("target.{}.linker", t.triple),
+            format!("target.{}.runner", t.triple),
+            format!("env.CC_{}", t.env_suffix()),
+            format!("env.AR_{}", t.env_suffix()),
+        ] {
+            remove_dotted(&mut doc, &key);
+        }
+    }
+    Ok(doc.to_string())
+}
+
+/// Brings `wiring.config` to `apply(original)`; returns the updated record.
+/// A file changed by the user since fastmusl last wrote it is first cleaned
+/// of fastmusl's entries and taken as the new original.
+pub fn rewire(
+    config: &Path,
+    previous: Option<&Wiring>,
+    mode: WiringMode,
+    owned: &Path,
+    targets: &[TargetWiring],
+    forced: &[String],
+) -> Result<Wiring> {
+    let current = read_optional(config)?;
+    let original = match previous {
+        Some(w) if current.as_deref() == Some(w.written.as_str()) => w.original.clone(),
+        Some(_) => match &current {
+            Some(text) => Some(remove_ours(text, owned, targets)?),
+            None => None,
+        },
+        None => current.clone(),
+    };
+    let written = apply(original.as_deref(), mode, owned, targets, forced)?;
+    if current.as_deref() != Some(written.as_str()) {
+        write_atomic(config, written.as_bytes())?;
+    }
+    Ok(Wiring {
+        config: config.to_path_buf(),
+        original,
+        written,
+        forced: forced.to_vec(),
+    })
+}
+
+/// Undoes fastmusl's edit of one config file. Returns a note when the file
+/// had been changed by the user and was only cleaned, not restored.
+pub fn unwire(wiring: &Wiring, owned: &Path, targets: &[TargetWiring]) -> Result<Option<String>> {
+    let current = read_optional(&wiring.config)?;
+    match current {
+        Some(text) if text == wiring.written => {
+            match &wiring.original {
+                Some(original) => write_atomic(&wiring.config, original.as_bytes())?,
+                None => {
+                    std::fs::remove_file(&wiring.config)
+                        .with_context(|| format!("removing {}", wiring.config.display()))?;
+                    // A `.cargo` directory fastmusl created is left empty: remove it.
+                    if let Some(dir) = wiring.config.parent() {
+                        let _ = std::fs::remove_dir(dir);
+                    }
+                }
+            }
+            Ok(None)
+        }
+        Some(text) => {
+            write_atomic(
+                &wiring.config,
+                remove_ours(&text, owned, targets)?.as_bytes(),
+            )?;
+            Ok(Some(format!(
+                "{} was changed after fastmusl edited it; only fastmusl's entries were removed",
+                wiring.config.display()
+            )))
+        }
+        None => Ok(None),
+    }
+}
+
+pub fn read_optional(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// `$CARGO_HOME/config.toml` (or the legacy `config` if only that exists).
+pub fn global_config_path() -> Result<PathBuf> {
+    let cargo_home = match std::env::var_os("CARGO_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").context("neither CARGO_HOME nor HOME is set")?)
+                .join(".cargo")
+        }
+    };
+    Ok(config_in(&cargo_home))
+}
+
+/// `DIR/config.toml`, or the legacy `DIR/config` when only that exists.
+pub fn config_in(dir: &Path) -> PathBuf {
+    let legacy = dir.join("config");
+    let modern = dir.join("config.toml");
+    if legacy.is_file() && !modern.exists() {
+        legacy
+    } else {
+        modern
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(triple: &str) -> TargetWiring {
+        TargetWiring {
+            triple: triple.to_owned(),
+            linker: PathBuf::from(format!("/f/{triple}/bin/{triple}-ld")),
+            cc: PathBuf::from(format!("/f/{triple}/bin/{triple}-cc")),
+            ar: PathBuf::from(format!("/f/{triple}/bin/{triple}-ar")),
+            runner: triple
+                .starts_with("aarch64")
+                .then(|| "qemu-aarch64-static".to_owned()),
+        }
+    }
+
+    const USER: &str = "# my settings\n[build]\njobs = 4   # keep\n\n[target.x86_64-unknown-linux-gnu]\nlinker = \"clang\"\n";
+
+    #[test]
+    fn include_mode_adds_one_line_and_keeps_the_rest() {
+        let owned = Path::new("/f/cargo-config.toml");
+        let out = apply(
+            Some(USER),
+            WiringMode::Include,
+            owned,
+            &[target("x86_64-unknown-linux-musl")],
+            &[],
+        )
+        .unwrap();
+        let added: Vec<&str> = out
+            .lines()
+            .filter(|l| !USER.lines().any(|u| u == *l))
+            .collect();
+        assert_eq!(added.len(), 1, "{out}");
+        assert!(
+            added[0].starts_with("include = [\"/f/cargo-config.toml\"]"),
+            "{out}"
+        );
+        assert!(
+            out.starts_with("include"),
+            "include must precede tables: {out}"
+        );
+        assert!(out.ends_with(USER), "{out}");
+        let cleaned = remove_ours(&out, owned, &[]).unwrap();
+        assert_eq!(cleaned, USER);
+    }
+
+    #[test]
+    fn include_mode_extends_an_existing_include() {
+        let owned = Path::new("/f/cargo-config.toml");
+        let user = "include = \"other.toml\"\n[build]\njobs = 1\n";
+        let out = apply(Some(user), WiringMode::Include, owned, &[], &[]).unwrap();
+        let doc: DocumentMut = out.parse().unwrap();
+        let include: Vec<&str> = doc["include"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(include, ["other.toml", "/f/cargo-config.toml"]);
+    }
+
+    #[test]
+    fn in_place_mode_sets_every_key_and_removes_only_them() {
+        let owned = Path::new("/f/cargo-config.toml");
+        let targets = [
+            target("x86_64-unknown-linux-musl"),
+            target("aarch64-unknown-linux-musl"),
+        ];
+        let out = apply(Some(USER), WiringMode::InPlace, owned, &targets, &[]).unwrap();
+        let doc: DocumentMut = out.parse().unwrap();
+        assert_eq!(
+            doc["target"]["aarch64-unknown-linux-musl"]["runner"].as_str(),
+            Some("qemu-aarch64-static")
+        );
+        assert_eq!(
+            doc["target"]["x86_64-unknown-linux-gnu"]["linker"].as_str(),
+            Some("clang")
+        );
+        assert!(
+            doc["env"]["CC_x86_64_unknown_linux_musl"]
+                .as_str()
+                .unwrap()
+                .ends_with("-cc")
+        );
+        assert!(out.contains("jobs = 4   # keep"));
+    }
+
+    #[test]
+    fn a_different_linker_is_a_conflict_the_same_one_is_not() {
+        let t = target("x86_64-unknown-linux-musl");
+        let theirs = "[target.x86_64-unknown-linux-musl]\nlinker = \"/usr/bin/musl-gcc\"\n[env]\nCC_x86_64_unknown_linux_musl = { value = \"musl-gcc\" }\n";
+        let found = conflicts(Path::new("c.toml"), theirs, std::slice::from_ref(&t)).unwrap();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].theirs, "/usr/bin/musl-gcc");
+        let same = format!(
+            "[target.x86_64-unknown-linux-musl]\nlinker = \"{}\"\n",
+            t.linker.display()
+        );
+        assert!(
+            conflicts(Path::new("c.toml"), &same, &[t])
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn rewire_and_unwire_restore_bytes_or_remove_a_created_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let owned = dir.path().join("owned.toml");
+        let targets = [target("x86_64-unknown-linux-musl")];
+
+        let existing = dir.path().join("existing.toml");
+        std::fs::write(&existing, USER).unwrap();
+        let w = rewire(&existing, None, WiringMode::Include, &owned, &targets, &[]).unwrap();
+        assert_ne!(std::fs::read_to_string(&existing).unwrap(), USER);
+        let w = rewire(
+            &existing,
+            Some(&w),
+            WiringMode::Include,
+            &owned,
+            &targets,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(unwire(&w, &owned, &targets).unwrap(), None);
+        assert_eq!(std::fs::read_to_string(&existing).unwrap(), USER);
+
+        let created = dir.path().join("proj/.cargo/config.toml");
+        let w = rewire(&created, None, WiringMode::Include, &owned, &targets, &[]).unwrap();
+        assert!(created.exists());
+        unwire(&w, &owned, &targets).unwrap();
+        assert!(!created.exists() && !created.parent().unwrap().exists());
+    }
+
+    #[test]
+    fn a_file_changed_by_the_user_is_cleaned_not_reverted() {
+        let dir = tempfile::tempdir().unwrap();
+        let owned = dir.path().join("owned.toml");
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, USER).unwrap();
+        let w = rewire(&config, None, WiringMode::Include, &owned, &[], &[]).unwrap();
+        let edited = format!(
+            "{}[alias]\nb = \"build\"\n",
+            std::fs::read_to_string(&config).unwrap()
+        );
+        std::fs::write(&config, &edited).unwrap();
+        let note = unwire(&w, &owned, &[]).unwrap();
+        assert!(note.is_some());
+        assert_eq!(
+            std::fs::read_to_string(&config).unwrap(),
+            format!("{USER}[alias]\nb = \"build\"\n")
+        );
+    }
+}

@@ -1,0 +1,253 @@
+//! Where fastmusl keeps things (`$FASTMUSL_HOME`, default `~/.fastmusl`) and
+//! what it remembers between runs (`state.toml`).
+//!
+//! ```text
+//! $FASTMUSL_HOME/
+//!   sysroots/<version>/<triple>/   installed sysroots, side by side
+//!   cargo-config.toml              the cargo config fastmusl owns (included)
+//!   state.toml                     accepted manifest, installed targets, wiring
+//!   lock                           serialises concurrent invocations
+//!   keys/*.pub                     extra trusted release keys (optional)
+//! ```
+
+use std::{
+    collections::BTreeMap,
+    fs::File,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, Result, bail};
+
+pub const HOME_ENV: &str = "FASTMUSL_HOME";
+
+#[derive(Debug, Clone)]
+pub struct FastmuslHome {
+    pub root: PathBuf,
+}
+
+impl FastmuslHome {
+    /// `$FASTMUSL_HOME`, else `$HOME/.fastmusl`.
+    pub fn from_env() -> Result<FastmuslHome> {
+        if let Some(dir) = std::env::var_os(HOME_ENV).filter(|v| !v.is_empty()) {
+            return Ok(FastmuslHome {
+                root: absolute(PathBuf::from(dir))?,
+            });
+        }
+        let home = std::env::var_os("HOME")
+            .filter(|v| !v.is_empty())
+            .context("neither FASTMUSL_HOME nor HOME is set; set FASTMUSL_HOME to where fastmusl may keep its files")?;
+        Ok(FastmuslHome {
+            root: PathBuf::from(home).join(".fastmusl"),
+        })
+    }
+
+    pub fn sysroots(&self) -> PathBuf {
+        self.root.join("sysroots")
+    }
+
+    pub fn sysroot(&self, version: &str, triple: &str) -> PathBuf {
+        self.sysroots().join(version).join(triple)
+    }
+
+    pub fn owned_cargo_config(&self) -> PathBuf {
+        self.root.join("cargo-config.toml")
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.root.join("state.toml")
+    }
+
+    /// Takes the home's lock, waiting for another fastmusl to finish.
+    pub fn lock(&self) -> Result<HomeLock> {
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("creating {}", self.root.display()))?;
+        let path = self.root.join("lock");
+        let file = File::create(&path).with_context(|| format!("opening {}", path.display()))?;
+        if file.try_lock().is_err() {
+            eprintln!(
+                "info: waiting for another fastmusl to finish (lock: {})",
+                path.display()
+            );
+            file.lock().context("waiting for the fastmusl lock")?;
+        }
+        Ok(HomeLock { _file: file })
+    }
+}
+
+/// Held while fastmusl changes anything; released on drop.
+pub struct HomeLock {
+    _file: File,
+}
+
+fn absolute(path: PathBuf) -> Result<PathBuf> {
+    if path.is_absolute() {
+        Ok(path)
+    } else {
+        Ok(std::env::current_dir()?.join(path))
+    }
+}
+
+/// What fastmusl remembers; written atomically after every change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstallState {
+    /// Release timestamp of the newest channel manifest accepted; older
+    /// manifests are refused (rollback) unless explicitly allowed.
+    pub accepted_release_timestamp: u64,
+    /// Installed sysroot version per target triple.
+    pub targets: BTreeMap<String, String>,
+    /// Cargo config files fastmusl has changed, and how to undo it.
+    pub wirings: Vec<Wiring>,
+}
+
+/// One cargo config file fastmusl edited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wiring {
+    pub config: PathBuf,
+    /// The file's bytes before fastmusl's first change; `None` if fastmusl
+    /// created it.
+    pub original: Option<String>,
+    /// The bytes fastmusl last wrote. If the file still holds them, undoing
+    /// restores `original` byte for byte.
+    pub written: String,
+    /// The user's keys that `--force` let fastmusl's settings replace.
+    pub forced: Vec<String>,
+}
+
+impl InstallState {
+    pub fn load(home: &FastmuslHome) -> Result<InstallState> {
+        let path = home.state_file();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(InstallState::default());
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        Self::parse(&text)
+            .with_context(|| format!("{} is damaged; remove it to start over", path.display()))
+    }
+
+    fn parse(text: &str) -> Result<InstallState> {
+        let doc: toml_edit::DocumentMut = text.parse()?;
+        let mut state = InstallState::default();
+        if let Some(t) = doc.get("accepted-release-timestamp") {
+            state.accepted_release_timestamp = t
+                .as_integer()
+                .context("accepted-release-timestamp is not an integer")?
+                as u64;
+        }
+        if let Some(targets) = doc.get("targets").and_then(|t| t.as_table()) {
+            for (triple, version) in targets {
+                let version = version
+                    .as_str()
+                    .context("a target's version is not a string")?;
+                state.targets.insert(triple.to_owned(), version.to_owned());
+            }
+        }
+        if let Some(wirings) = doc.get("wiring").and_then(|w| w.as_array_of_tables()) {
+            for w in wirings {
+                let config = w
+                    .get("config")
+                    .and_then(|v| v.as_str())
+                    .context("wiring without config")?;
+                let written = w
+                    .get("written")
+                    .and_then(|v| v.as_str())
+                    .context("wiring without written")?;
+                let original = w
+                    .get("original")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned);
+                let forced = w
+                    .get("forced")
+                    .and_then(|v| v.as_array())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|k| k.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                state.wirings.push(Wiring {
+                    config: PathBuf::from(config),
+                    original,
+                    written: written.to_owned(),
+                    forced,
+                });
+            }
+        }
+        Ok(state)
+    }
+
+    fn to_toml(&self) -> String {
+        let mut doc = toml_edit::DocumentMut::new();
+        doc["accepted-release-timestamp"] =
+            toml_edit::value(self.accepted_release_timestamp as i64);
+        let mut targets = toml_edit::Table::new();
+        for (triple, version) in &self.targets {
+            targets[triple.as_str()] = toml_edit::value(version.as_str());
+        }
+        doc["targets"] = toml_edit::Item::Table(targets);
+        let mut wirings = toml_edit::ArrayOfTables::new();
+        for w in &self.wirings {
+            let mut t = toml_edit::Table::new();
+            t["config"] = toml_edit::value(w.config.display().to_string());
+            if let Some(original) = &w.original {
+                t["original"] = toml_edit::value(original.as_str());
+            }
+            t["written"] = toml_edit::value(w.written.as_str());
+            let forced: toml_edit::Array = w.forced.iter().map(String::as_str).collect();
+            t["forced"] = toml_edit::value(forced);
+            wirings.push(t);
+        }
+        doc["wiring"] = toml_edit::Item::ArrayOfTables(wirings);
+        doc.to_string()
+    }
+
+    pub fn save(&self, home: &FastmuslHome) -> Result<()> {
+        write_atomic(&home.state_file(), self.to_toml().as_bytes())
+    }
+}
+
+/// Writes beside the destination and renames, so a crash leaves either the
+/// old or the new file, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().context("a file to write has no directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name = path.file_name().context("no file name")?.to_string_lossy();
+    let tmp = dir.join(format!(".{name}.fastmusl-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        bail!("replacing {}: {e}", path.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_exact_bytes() {
+        let mut state = InstallState {
+            accepted_release_timestamp: 42,
+            ..Default::default()
+        };
+        state
+            .targets
+            .insert("x86_64-unknown-linux-musl".into(), "v1".into());
+        state.wirings.push(Wiring {
+            config: "/h/.cargo/config.toml".into(),
+            original: Some("# mine\n[build]\njobs = 2 \n\ttrailing\t\n\"quoted\" '''\n".into()),
+            written: "include = []\n".into(),
+            forced: vec!["target.x.linker".into()],
+        });
+        state.wirings.push(Wiring {
+            config: "/p/.cargo/config.toml".into(),
+            original: None,
+            written: "x".into(),
+            forced: vec![],
+        });
+        assert_eq!(InstallState::parse(&state.to_toml()).unwrap(), state);
+    }
+}

@@ -1,0 +1,141 @@
+//! `fastmusl`: installs fastmusl sysroots (musl with mimalloc as its
+//! allocator) and wires them into cargo, in the manner of rustup.
+//!
+//! Modules follow rustup's dist code: `dist_server` fetches, `manifest`
+//! verifies the signed channel manifest, `unpack` installs an archive
+//! atomically, `cargo_config` wires cargo, `home` holds paths and state;
+//! `targets` and `show` are the commands.
+
+mod cargo_config;
+mod dist_server;
+mod home;
+mod manifest;
+mod show;
+mod targets;
+mod unpack;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{CommandFactory, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fastmusl",
+    version,
+    about = "Fast static musl sysroots for cargo: musl with mimalloc, wired in"
+)]
+struct Cli {
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Print more about what is done.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Add, remove or list target sysroots.
+    Target {
+        #[command(subcommand)]
+        command: TargetCommand,
+    },
+    /// Show the installation, what cargo is wired to, and what overrides it.
+    Show,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+enum TargetCommand {
+    /// Download, verify and install sysroots, and wire them into cargo.
+    Add {
+        #[arg(required = true, value_name = "TARGET")]
+        targets: Vec<String>,
+        /// Let fastmusl's linker/CC settings replace ones you already set.
+        #[arg(long)]
+        force: bool,
+        /// Wire DIR/.cargo/config.toml instead of $CARGO_HOME/config.toml.
+        #[arg(long, value_name = "DIR")]
+        project: Option<PathBuf>,
+        /// Accept a channel manifest older than one already accepted.
+        #[arg(long)]
+        allow_downgrade: bool,
+    },
+    /// Remove sysroots; removing the last one restores cargo's config files.
+    Remove {
+        #[arg(required = true, value_name = "TARGET")]
+        targets: Vec<String>,
+    },
+    /// List the targets the dist server offers (or only installed ones).
+    List {
+        #[arg(long)]
+        installed: bool,
+    },
+}
+
+/// How much to say.
+pub struct Output {
+    pub quiet: bool,
+    pub verbose: bool,
+}
+
+impl Output {
+    pub fn info(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("info: {message}");
+        }
+    }
+
+    pub fn warn(&self, message: &str) {
+        eprintln!("warning: {message}");
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let out = Output {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
+    if let Err(e) = run(cli.command, &out) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(command: Command, out: &Output) -> Result<()> {
+    match command {
+        Command::Target { command } => match command {
+            TargetCommand::Add {
+                targets,
+                force,
+                project,
+                allow_downgrade,
+            } => targets::add(
+                targets::AddOptions {
+                    targets,
+                    force,
+                    project,
+                    allow_downgrade,
+                },
+                out,
+            ),
+            TargetCommand::Remove { targets } => targets::remove(&targets, out),
+            TargetCommand::List { installed } => targets::list(installed, out),
+        },
+        Command::Show => show::show(),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "fastmusl",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+    }
+}

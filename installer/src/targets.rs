@@ -1,0 +1,319 @@
+//! `fastmusl target add | remove | list`: manifest → download → verify →
+//! install → wire, in that order, each step before the next can change
+//! anything the user relies on.
+
+use std::{
+    io::IsTerminal,
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+use anyhow::{Context, Result, bail};
+use fastmusl_dist::channel::Artifact;
+use sha2::{Digest, Sha256};
+
+use crate::{
+    Output,
+    cargo_config::{self, TargetWiring, WiringMode},
+    dist_server::DistServer,
+    home::{FastmuslHome, InstallState},
+    manifest,
+    unpack::{self, MAX_UNPACKED_BYTES},
+};
+
+pub struct AddOptions {
+    pub targets: Vec<String>,
+    pub force: bool,
+    pub project: Option<PathBuf>,
+    pub allow_downgrade: bool,
+}
+
+/// The cargo config file to wire: the project's or the global one.
+fn config_path(project: Option<&Path>) -> Result<PathBuf> {
+    match project {
+        Some(dir) => {
+            if !dir.is_dir() {
+                bail!("--project {}: no such directory", dir.display());
+            }
+            let dir = std::fs::canonicalize(dir)?;
+            Ok(cargo_config::config_in(&dir.join(".cargo")))
+        }
+        None => cargo_config::global_config_path(),
+    }
+}
+
+/// What cargo must be told for each installed target.
+pub fn wirings_for(
+    home: &FastmuslHome,
+    targets: &std::collections::BTreeMap<String, String>,
+) -> Vec<TargetWiring> {
+    targets
+        .iter()
+        .map(|(triple, version)| {
+            let bin = home.sysroot(version, triple).join("bin");
+            TargetWiring {
+                triple: triple.clone(),
+                linker: bin.join(format!("{triple}-ld")),
+                cc: bin.join(format!("{triple}-cc")),
+                ar: bin.join(format!("{triple}-ar")),
+                runner: emulator_for(triple),
+            }
+        })
+        .collect()
+}
+
+/// `qemu-<arch>-static` (or `qemu-<arch>`) on PATH for a target this host
+/// cannot run natively.
+pub fn emulator_for(triple: &str) -> Option<String> {
+    let arch = triple.split('-').next()?;
+    if arch == std::env::consts::ARCH {
+        return None;
+    }
+    let path = std::env::var_os("PATH")?;
+    for name in [format!("qemu-{arch}-static"), format!("qemu-{arch}")] {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join(&name);
+            if candidate.is_file() {
+                return Some(candidate.display().to_string());
+            }
+        }
+    }
+    None
+}
+
+pub fn add(options: AddOptions, out: &Output) -> Result<()> {
+    let started = Instant::now();
+    let home = FastmuslHome::from_env()?;
+    let _lock = home.lock()?;
+    let mut state = InstallState::load(&home)?;
+    let server = DistServer::from_env()?;
+    let verified = manifest::fetch_verified(
+        &server,
+        &home,
+        state.accepted_release_timestamp,
+        options.allow_downgrade,
+    )?;
+    let release = &verified.manifest;
+    let version = release.sysroot.version.clone();
+
+    let mut wanted: Vec<(String, Artifact)> = Vec::new();
+    for triple in &options.targets {
+        let Some(artifact) = release.sysroot.target.get(triple) else {
+            let available: Vec<&str> = release.sysroot.target.keys().map(String::as_str).collect();
+            bail!(
+                "{} has no sysroot for `{triple}`; available targets: {}",
+                server.describe(),
+                available.join(", ")
+            );
+        };
+        wanted.push((triple.clone(), artifact.clone()));
+    }
+
+    // Decide about the user's config before downloading anything.
+    let config = config_path(options.project.as_deref())?;
+    let mode = WiringMode::for_cargo_version(cargo_config::cargo_version());
+    let mut after = state.targets.clone();
+    for (triple, _) in &wanted {
+        after.insert(triple.clone(), version.clone());
+    }
+    let all = wirings_for(&home, &after);
+    let previous = state.wirings.iter().find(|w| w.config == config).cloned();
+    let mut forced = previous
+        .as_ref()
+        .map(|w| w.forced.clone())
+        .unwrap_or_default();
+    if let Some(text) = cargo_config::read_optional(&config)? {
+        let text = match &previous {
+            Some(w) if w.written == text => w.original.clone().unwrap_or_default(),
+            _ => text,
+        };
+        let found: Vec<_> = cargo_config::conflicts(&config, &text, &all)?
+            .into_iter()
+            .filter(|c| !forced.contains(&c.key))
+            .collect();
+        if !found.is_empty() {
+            if !options.force {
+                let list: Vec<String> = found.iter().map(|c| format!("  {c}")).collect();
+                bail!(
+                    "your cargo configuration already sets what fastmusl would set:\n{}\n\
+                     Nothing was changed. Remove those keys, or pass --force to let fastmusl's \
+                     settings win (yours come back when fastmusl's are removed).",
+                    list.join("\n")
+                );
+            }
+            forced.extend(found.into_iter().map(|c| c.key));
+        }
+    }
+
+    for (triple, artifact) in &wanted {
+        let dest = home.sysroot(&version, triple);
+        if state.targets.get(triple) == Some(&version)
+            && dest.join("fastmusl-sysroot.toml").is_file()
+        {
+            out.info(&format!("{triple}: sysroot {version} is already installed"));
+            continue;
+        }
+        let progress = !out.quiet && std::io::stderr().is_terminal();
+        out.info(&format!(
+            "downloading {} ({} bytes)",
+            artifact.url, artifact.size
+        ));
+        let bytes = server.fetch(&artifact.url, artifact.size, progress)?;
+        check_artifact(&artifact.url, &bytes, artifact)?;
+        let top = artifact.url.trim_end_matches(".tar.zst");
+        unpack::install_archive(&bytes, top, &dest, MAX_UNPACKED_BYTES)
+            .with_context(|| format!("installing {}", artifact.url))?;
+        out.info(&format!("{triple}: installed sysroot {version}"));
+    }
+
+    crate::home::write_atomic(
+        &home.owned_cargo_config(),
+        cargo_config::owned_config_text(&all).as_bytes(),
+    )?;
+    let wiring = cargo_config::rewire(
+        &config,
+        previous.as_ref(),
+        mode,
+        &home.owned_cargo_config(),
+        &all,
+        &forced,
+    )?;
+    state.wirings.retain(|w| w.config != config);
+    state.wirings.push(wiring);
+    state.targets = after;
+    state.accepted_release_timestamp = state
+        .accepted_release_timestamp
+        .max(release.release_timestamp);
+    state.save(&home)?;
+    for warning in crate::show::environment_overrides(&options.targets) {
+        out.warn(&warning);
+    }
+    out.info(&format!(
+        "cargo is wired through {} ({}); done in {:.2} s",
+        config.display(),
+        match mode {
+            WiringMode::Include => "include",
+            WiringMode::InPlace => "keys edited in place",
+        },
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// Size and SHA-256 as the signed manifest lists them.
+fn check_artifact(name: &str, bytes: &[u8], artifact: &Artifact) -> Result<()> {
+    if bytes.len() as u64 != artifact.size {
+        bail!(
+            "{name}: downloaded {} bytes, the signed manifest says {}; refusing it (nothing was installed)",
+            bytes.len(),
+            artifact.size
+        );
+    }
+    let actual: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if actual != artifact.sha256 {
+        bail!(
+            "{name}: sha256 {actual} does not match {} from the signed manifest; refusing it \
+             (nothing was installed)",
+            artifact.sha256
+        );
+    }
+    Ok(())
+}
+
+pub fn remove(targets: &[String], out: &Output) -> Result<()> {
+    let home = FastmuslHome::from_env()?;
+    let _lock = home.lock()?;
+    let mut state = InstallState::load(&home)?;
+    for triple in targets {
+        if !state.targets.contains_key(triple) {
+            let installed: Vec<&str> = state.targets.keys().map(String::as_str).collect();
+            bail!(
+                "{triple} is not installed (installed: {})",
+                if installed.is_empty() {
+                    "none".to_owned()
+                } else {
+                    installed.join(", ")
+                }
+            );
+        }
+    }
+    let before = wirings_for(&home, &state.targets);
+    let mut after = state.targets.clone();
+    for triple in targets {
+        after.remove(triple);
+    }
+    let remaining = wirings_for(&home, &after);
+    let owned = home.owned_cargo_config();
+    let mode = WiringMode::for_cargo_version(cargo_config::cargo_version());
+    let mut wirings = Vec::new();
+    for wiring in &state.wirings {
+        if remaining.is_empty() {
+            if let Some(note) = cargo_config::unwire(wiring, &owned, &before)? {
+                out.warn(&note);
+            }
+        } else {
+            wirings.push(cargo_config::rewire(
+                &wiring.config,
+                Some(wiring),
+                mode,
+                &owned,
+                &remaining,
+                &wiring.forced,
+            )?);
+        }
+    }
+    if remaining.is_empty() {
+        let _ = std::fs::remove_file(&owned);
+    } else {
+        crate::home::write_atomic(
+            &owned,
+            cargo_config::owned_config_text(&remaining).as_bytes(),
+        )?;
+    }
+    state.wirings = wirings;
+    let removed: Vec<(String, String)> = targets
+        .iter()
+        .map(|t| (t.clone(), state.targets[t].clone()))
+        .collect();
+    state.targets = after;
+    state.save(&home)?;
+    // Files go last: until here, everything still pointed at them.
+    for (triple, version) in removed {
+        let dir = home.sysroot(&version, &triple);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        let _ = std::fs::remove_dir(home.sysroots().join(&version));
+        out.info(&format!("{triple}: removed sysroot {version}"));
+    }
+    Ok(())
+}
+
+pub fn list(installed_only: bool, out: &Output) -> Result<()> {
+    let home = FastmuslHome::from_env()?;
+    let state = InstallState::load(&home)?;
+    if installed_only {
+        for (triple, version) in &state.targets {
+            println!("{triple} ({version})");
+        }
+        return Ok(());
+    }
+    let server = DistServer::from_env()?;
+    let verified =
+        manifest::fetch_verified(&server, &home, state.accepted_release_timestamp, false)?;
+    out.info(&format!(
+        "sysroot {} from {}",
+        verified.manifest.sysroot.version,
+        server.describe()
+    ));
+    for triple in verified.manifest.sysroot.target.keys() {
+        match state.targets.get(triple) {
+            Some(v) => println!("{triple} (installed: {v})"),
+            None => println!("{triple}"),
+        }
+    }
+    Ok(())
+}
