@@ -1,0 +1,259 @@
+//! Shared fixtures of the installer's end-to-end tests:
+//!
+//! - a release directory made by the real pipeline (`xtask::dist`) from the
+//!   cached sysroots, signed with a throwaway key (made once per process);
+//! - a real HTTP server on 127.0.0.1 (`python3 -m http.server`) serving a
+//!   directory;
+//! - a sandbox: a temporary HOME with its own CARGO_HOME and FASTMUSL_HOME
+//!   (trusting the throwaway key), in which `fastmusl` and `cargo` run.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::OnceLock,
+    time::Duration,
+};
+
+use xtask::{
+    default_sysroot_root,
+    dist::{DistRequest, run},
+    project_root,
+    signing::generate_keypair,
+    sysroot::{SysrootRequest, build_or_reuse},
+};
+
+pub const TARGETS: [&str; 2] = ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];
+
+pub struct Release {
+    pub dir: PathBuf,
+    pub public_key: PathBuf,
+    pub secret_key: PathBuf,
+}
+
+/// The release directory, made once per test process.
+pub fn release() -> &'static Release {
+    static RELEASE: OnceLock<Release> = OnceLock::new();
+    RELEASE.get_or_init(|| {
+        let mirror = std::env::var_os("FASTMUSL_MIRROR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| project_root().join("../shared/mirror"));
+        for triple in TARGETS {
+            build_or_reuse(&SysrootRequest {
+                triple: triple.parse().unwrap(),
+                mirror: Some(mirror.clone()),
+                out_root: default_sysroot_root(),
+            })
+            .unwrap_or_else(|e| panic!("building the {triple} sysroot: {e:#}"));
+        }
+        let root = tempfile::tempdir().unwrap().keep();
+        let (public_key, secret_key) = generate_keypair(&root.join("keys"), "throwaway").unwrap();
+        let dir = root.join("release");
+        run(&DistRequest {
+            targets: TARGETS.iter().map(|t| t.parse().unwrap()).collect(),
+            out: dir.clone(),
+            sign_key: Some(secret_key.clone()),
+            sysroot_root: default_sysroot_root(),
+            mirror: Some(mirror),
+            channel: "stable".to_owned(),
+        })
+        .unwrap();
+        Release {
+            dir,
+            public_key,
+            secret_key,
+        }
+    })
+}
+
+/// Copies the release directory (to tamper with the copy).
+pub fn copy_of_release() -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&release().dir).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, copy.path().join(path.file_name().unwrap())).unwrap();
+    }
+    copy
+}
+
+/// `python3 -m http.server` on 127.0.0.1, on a port the OS picks.
+pub struct HttpServer {
+    child: Child,
+    pub url: String,
+}
+
+impl HttpServer {
+    pub fn serve(dir: &Path) -> HttpServer {
+        let mut child = Command::new("python3")
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        // "Serving HTTP on 127.0.0.1 port 41743 (http://127.0.0.1:41743/) ..."
+        let port = line
+            .split(" port ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{line}"));
+        HttpServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A temporary HOME in which fastmusl and cargo run.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub dist_server: String,
+}
+
+impl Sandbox {
+    pub fn new(dist_server: &str) -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = Sandbox {
+            dir,
+            dist_server: dist_server.to_owned(),
+        };
+        std::fs::create_dir_all(sandbox.cargo_home()).unwrap();
+        let keys = sandbox.fastmusl_home().join("keys");
+        std::fs::create_dir_all(&keys).unwrap();
+        std::fs::copy(&release().public_key, keys.join("throwaway.pub")).unwrap();
+        sandbox
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn cargo_home(&self) -> PathBuf {
+        self.home().join(".cargo")
+    }
+
+    pub fn fastmusl_home(&self) -> PathBuf {
+        self.home().join(".fastmusl")
+    }
+
+    pub fn cargo_config(&self) -> PathBuf {
+        self.cargo_home().join("config.toml")
+    }
+
+    fn env(&self, cmd: &mut Command) {
+        let rustup_home = std::env::var_os("RUSTUP_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".rustup"));
+        cmd.env("HOME", self.home())
+            .env("CARGO_HOME", self.cargo_home())
+            .env("FASTMUSL_HOME", self.fastmusl_home())
+            .env("FASTMUSL_DIST_SERVER", &self.dist_server)
+            .env("RUSTUP_HOME", rustup_home)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET");
+    }
+
+    pub fn fastmusl_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fastmusl"));
+        cmd.args(args);
+        self.env(&mut cmd);
+        cmd
+    }
+
+    pub fn fastmusl(&self, args: &[&str]) -> Output {
+        self.fastmusl_command(args).output().unwrap()
+    }
+
+    /// Runs fastmusl and requires success.
+    pub fn fastmusl_ok(&self, args: &[&str]) -> Output {
+        let out = self.fastmusl(args);
+        assert!(
+            out.status.success(),
+            "fastmusl {args:?} failed:\n{}",
+            text(&out.stderr)
+        );
+        out
+    }
+
+    /// Plain `cargo <args>` in `dir`, nothing but the sandbox's environment.
+    pub fn cargo(&self, dir: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(dir).args(args);
+        self.env(&mut cmd);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// A copy of the fixture crate `name` (from xtask/fixtures) to build here.
+    pub fn project(&self, name: &str) -> PathBuf {
+        let dest = self.dir.path().join("projects").join(name);
+        copy_dir(&project_root().join("xtask/fixtures").join(name), &dest);
+        dest
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() == "target" {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Every file under `dir` (relative paths), to show nothing was left behind.
+pub fn tree(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            out.push(path.strip_prefix(root).unwrap().display().to_string());
+            if path.is_dir() && !path.is_symlink() {
+                walk(root, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+pub const SLOW: Duration = Duration::from_secs(600);

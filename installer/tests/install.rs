@@ -1,0 +1,363 @@
+//! `fastmusl target add/remove` end to end: a real HTTP server on 127.0.0.1
+//! serves a release directory made by `cargo xtask dist`; fastmusl runs in
+//! a sandboxed HOME; then plain `cargo build`/`cargo run` of real crates,
+//! natively and under qemu; then removal restores cargo's config byte for
+//! byte. Also: every kind of bad input is refused with nothing half-written.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{HttpServer, Sandbox, TARGETS, copy_of_release, release, text, tree};
+use xtask::fixture::{ElfFacts, mimalloc_banner};
+
+const USER_CONFIG: &str =
+    "# my cargo config\n[build]\njobs = 2   # two cores\n\n[alias]\nb = \"build\"\n";
+
+#[test]
+fn add_then_plain_cargo_builds_static_mimalloc_binaries_then_remove_restores_config() {
+    let server = HttpServer::serve(&release().dir);
+    let sb = Sandbox::new(&server.url);
+    std::fs::write(sb.cargo_config(), USER_CONFIG).unwrap();
+
+    sb.fastmusl_ok(&["target", "add", TARGETS[0], TARGETS[1]]);
+    let wired = std::fs::read_to_string(sb.cargo_config()).unwrap();
+    assert!(wired.starts_with("include = ["), "{wired}");
+    assert!(
+        wired.ends_with(USER_CONFIG),
+        "the user's content must stay as it was:\n{wired}"
+    );
+
+    for fixture in ["alloc-churn", "c-alloc"] {
+        let project = sb.project(fixture);
+        // x86_64: plain cargo build, then run the binary natively.
+        let build = sb.cargo(
+            &project,
+            &["build", "--release", "--target", TARGETS[0]],
+            &[],
+        );
+        assert!(build.status.success(), "{fixture}: {}", text(&build.stderr));
+        let binary = project
+            .join("target")
+            .join(TARGETS[0])
+            .join("release")
+            .join(fixture);
+        let elf = ElfFacts::read(&binary).unwrap();
+        assert!(
+            !elf.has_interpreter && elf.machine == 62,
+            "{fixture}: {elf:?}"
+        );
+        let run = std::process::Command::new(&binary)
+            .env("MIMALLOC_VERBOSE", "1")
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{}", text(&run.stderr));
+        assert!(
+            mimalloc_banner(&text(&run.stderr)).is_some(),
+            "{fixture} x86_64: {}",
+            text(&run.stderr)
+        );
+
+        // aarch64: plain cargo run, through the qemu runner fastmusl wired.
+        let run = sb.cargo(
+            &project,
+            &["run", "--release", "--target", TARGETS[1]],
+            &[("MIMALLOC_VERBOSE", "1")],
+        );
+        assert!(
+            run.status.success(),
+            "{fixture} aarch64: {}",
+            text(&run.stderr)
+        );
+        assert!(
+            mimalloc_banner(&text(&run.stderr)).is_some(),
+            "{fixture} aarch64: {}",
+            text(&run.stderr)
+        );
+        assert!(
+            text(&run.stdout).starts_with(fixture),
+            "{}",
+            text(&run.stdout)
+        );
+        let binary = project
+            .join("target")
+            .join(TARGETS[1])
+            .join("release")
+            .join(fixture);
+        let elf = ElfFacts::read(&binary).unwrap();
+        assert!(
+            !elf.has_interpreter && elf.machine == 183,
+            "{fixture}: {elf:?}"
+        );
+    }
+
+    sb.fastmusl_ok(&["target", "remove", TARGETS[0]]);
+    sb.fastmusl_ok(&["target", "remove", TARGETS[1]]);
+    assert_eq!(
+        std::fs::read_to_string(sb.cargo_config()).unwrap(),
+        USER_CONFIG
+    );
+    let left = tree(&sb.fastmusl_home().join("sysroots"));
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn a_config_fastmusl_created_is_removed_again_and_project_wiring_works() {
+    let server = HttpServer::serve(&release().dir);
+    let sb = Sandbox::new(&server.url);
+    let project = sb.project("alloc-churn");
+    sb.fastmusl_ok(&[
+        "target",
+        "add",
+        TARGETS[0],
+        "--project",
+        project.to_str().unwrap(),
+    ]);
+    let config = project.join(".cargo/config.toml");
+    assert!(config.exists());
+    assert!(
+        !sb.cargo_config().exists(),
+        "the global config must stay untouched"
+    );
+    let build = sb.cargo(&project, &["build", "--target", TARGETS[0]], &[]);
+    assert!(build.status.success(), "{}", text(&build.stderr));
+    sb.fastmusl_ok(&["target", "remove", TARGETS[0]]);
+    assert!(
+        !project.join(".cargo").exists(),
+        "fastmusl's .cargo directory was left behind"
+    );
+}
+
+fn flip_byte(path: &std::path::Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Refused with `expected` in the message; no sysroot, no config change.
+fn assert_refused(sb: &Sandbox, args: &[&str], expected: &str) {
+    let before_config = std::fs::read(sb.cargo_config()).ok();
+    let out = sb.fastmusl(args);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(
+        stderr.contains(expected),
+        "{args:?}: expected `{expected}` in:\n{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(sb.cargo_config()).ok(),
+        before_config,
+        "the cargo config changed"
+    );
+    let sysroots = tree(&sb.fastmusl_home().join("sysroots"));
+    assert!(
+        sysroots.iter().all(|p| !p.contains(TARGETS[0])
+            || p.starts_with("musl1.2.6-mimalloc3.4.3-r1/x86_64-unknown-linux-musl/")),
+        "half-written files: {sysroots:?}"
+    );
+    assert!(
+        !sysroots.iter().any(|p| p.contains(".partial-")),
+        "partial unpack left behind: {sysroots:?}"
+    );
+}
+
+#[test]
+fn a_tampered_artifact_is_refused() {
+    let copy = copy_of_release();
+    let artifact = std::fs::read_dir(copy.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.to_string_lossy()
+                .ends_with(&format!("{}.tar.zst", TARGETS[0]))
+        })
+        .unwrap();
+    flip_byte(&artifact);
+    let server = HttpServer::serve(copy.path());
+    let sb = Sandbox::new(&server.url);
+    std::fs::write(sb.cargo_config(), USER_CONFIG).unwrap();
+    assert_refused(&sb, &["target", "add", TARGETS[0]], "does not match");
+    assert!(
+        !sb.fastmusl_home()
+            .join("sysroots")
+            .join("musl1.2.6-mimalloc3.4.3-r1")
+            .join(TARGETS[0])
+            .exists()
+    );
+}
+
+#[test]
+fn a_tampered_manifest_is_refused() {
+    let copy = copy_of_release();
+    let manifest = copy.path().join("channel-stable.toml");
+    let text_before = std::fs::read_to_string(&manifest).unwrap();
+    // Point a target at another size: a meaningful, not just random, change.
+    std::fs::write(&manifest, text_before.replacen("size = ", "size = 1", 1)).unwrap();
+    let server = HttpServer::serve(copy.path());
+    let sb = Sandbox::new(&server.url);
+    assert_refused(
+        &sb,
+        &["target", "add", TARGETS[0]],
+        "the file or its signature was altered",
+    );
+
+    let copy = copy_of_release();
+    flip_byte(&copy.path().join("channel-stable.toml.minisig"));
+    let server = HttpServer::serve(copy.path());
+    let sb = Sandbox::new(&server.url);
+    assert_refused(
+        &sb,
+        &["target", "add", TARGETS[0]],
+        "refusing the channel manifest",
+    );
+}
+
+#[test]
+fn a_manifest_signed_by_an_unknown_key_is_refused() {
+    let server = HttpServer::serve(&release().dir);
+    let sb = Sandbox::new(&server.url);
+    std::fs::remove_file(sb.fastmusl_home().join("keys/throwaway.pub")).unwrap();
+    assert_refused(
+        &sb,
+        &["target", "add", TARGETS[0]],
+        "signed by a key that is not trusted",
+    );
+}
+
+#[test]
+fn a_server_that_is_not_https_or_loopback_is_refused() {
+    let sb = Sandbox::new("http://example.org/dist");
+    assert_refused(
+        &sb,
+        &["target", "add", TARGETS[0]],
+        "refusing plain http://",
+    );
+}
+
+#[test]
+fn an_unknown_target_names_the_available_ones() {
+    let server = HttpServer::serve(&release().dir);
+    let sb = Sandbox::new(&server.url);
+    assert_refused(
+        &sb,
+        &["target", "add", "riscv64gc-unknown-linux-musl"],
+        "available targets: aarch64-unknown-linux-musl, x86_64-unknown-linux-musl",
+    );
+}
+
+#[test]
+fn a_conflicting_user_linker_is_refused_unless_forced_and_comes_back_after() {
+    let server = HttpServer::serve(&release().dir);
+    let sb = Sandbox::new(&server.url);
+    let user = format!(
+        "{USER_CONFIG}\n[target.{}]\nlinker = \"/usr/local/bin/musl-gcc\"\n",
+        TARGETS[0]
+    );
+    std::fs::write(sb.cargo_config(), &user).unwrap();
+    let out = sb.fastmusl(&["target", "add", TARGETS[0]]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("theirs: /usr/local/bin/musl-gcc"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("fastmusl: {}", sb.fastmusl_home().display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(sb.cargo_config()).unwrap(), user);
+
+    sb.fastmusl_ok(&["target", "add", TARGETS[0], "--force"]);
+    let wired = std::fs::read_to_string(sb.cargo_config()).unwrap();
+    assert!(
+        !wired.contains("musl-gcc") && wired.contains("include"),
+        "{wired}"
+    );
+    sb.fastmusl_ok(&["target", "remove", TARGETS[0]]);
+    assert_eq!(std::fs::read_to_string(sb.cargo_config()).unwrap(), user);
+}
+
+#[test]
+fn four_concurrent_adds_are_serialised() {
+    let server = HttpServer::serve(&release().dir);
+    let sb = Sandbox::new(&server.url);
+    std::fs::write(sb.cargo_config(), USER_CONFIG).unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            sb.fastmusl_command(&["target", "add", TARGETS[i % 2]])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let wired = std::fs::read_to_string(sb.cargo_config()).unwrap();
+    assert_eq!(wired.matches("cargo-config.toml").count(), 1, "{wired}");
+    let listed = text(&sb.fastmusl_ok(&["target", "list", "--installed"]).stdout);
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    let files = tree(&sb.fastmusl_home().join("sysroots"));
+    assert!(
+        !files
+            .iter()
+            .any(|p| p.contains(".partial-") || p.contains(".old-")),
+        "{files:?}"
+    );
+    sb.fastmusl_ok(&["target", "remove", TARGETS[0], TARGETS[1]]);
+    assert_eq!(
+        std::fs::read_to_string(sb.cargo_config()).unwrap(),
+        USER_CONFIG
+    );
+}
+
+/// SIGKILL at many moments of an install (download, unpack, rename,
+/// wiring): afterwards the earlier install still works, fastmusl still
+/// runs, and the next add finishes and leaves no debris.
+#[test]
+fn a_kill_at_any_moment_leaves_the_previous_install_usable() {
+    let server = HttpServer::serve(&release().dir);
+    let sb = Sandbox::new(&server.url);
+    sb.fastmusl_ok(&["target", "add", TARGETS[0]]);
+    let linker = sb
+        .fastmusl_home()
+        .join("sysroots/musl1.2.6-mimalloc3.4.3-r1")
+        .join(TARGETS[0])
+        .join("bin")
+        .join(format!("{}-ld", TARGETS[0]));
+    for delay_ms in (0..12).map(|i| i * 60) {
+        let mut child = sb
+            .fastmusl_command(&["target", "add", TARGETS[1]])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            linker.exists(),
+            "after a kill at {delay_ms} ms the x86_64 sysroot is gone"
+        );
+        sb.fastmusl_ok(&["show"]);
+        let config = std::fs::read_to_string(sb.cargo_config()).unwrap();
+        assert!(
+            config.contains("include"),
+            "after a kill at {delay_ms} ms: {config}"
+        );
+        if text(&sb.fastmusl_ok(&["target", "list", "--installed"]).stdout).contains(TARGETS[1]) {
+            sb.fastmusl_ok(&["target", "remove", TARGETS[1]]);
+        }
+    }
+    sb.fastmusl_ok(&["target", "add", TARGETS[1]]);
+    let files = tree(&sb.fastmusl_home().join("sysroots"));
+    assert!(
+        !files
+            .iter()
+            .any(|p| p.contains(".partial-") || p.contains(".old-")),
+        "{files:?}"
+    );
+}
