@@ -257,3 +257,29 @@ pub fn tree(dir: &Path) -> Vec<String> {
 }
 
 pub const SLOW: Duration = Duration::from_secs(600);
+
+/// Rewrites the channel manifest in `dir` with `edit` and signs it again
+/// with the throwaway key, as a release step would.
+pub fn resign_manifest(
+    dir: &Path,
+    edit: impl FnOnce(&mut fastmusl_dist::channel::ChannelManifest),
+) {
+    use fastmusl_dist::{channel::ChannelManifest, signature::TrustedComment};
+    let path = dir.join("channel-stable.toml");
+    let mut manifest = ChannelManifest::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut manifest);
+    let text = manifest.to_toml();
+    let signer = xtask::signing::ReleaseSigner::from_file(&release().secret_key).unwrap();
+    let timestamp = manifest.release_timestamp.to_string();
+    let comment = TrustedComment::format(&[
+        ("file", "channel-stable.toml"),
+        ("version", &manifest.sysroot.version),
+        ("timestamp", &timestamp),
+    ]);
+    std::fs::write(&path, &text).unwrap();
+    std::fs::write(
+        dir.join("channel-stable.toml.minisig"),
+        signer.sign(text.as_bytes(), &comment).unwrap(),
+    )
+    .unwrap();
+}
