@@ -34,6 +34,22 @@ pub struct ChannelManifest {
     /// than one it has already accepted.
     pub release_timestamp: u64,
     pub sysroot: SysrootRelease,
+    /// The `fastmusl` binaries, per host (absent in releases without them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installer: Option<InstallerRelease>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallerRelease {
+    pub version: String,
+    /// By host triple (`x86_64-unknown-linux-musl`: static, runs on any
+    /// x86_64 Linux).
+    pub host: BTreeMap<String, Artifact>,
+}
+
+/// The file name of an installer binary.
+pub fn installer_artifact_name(version: &str, host: &str) -> String {
+    format!("fastmusl-{version}-{host}")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,7 +88,8 @@ impl ChannelManifest {
                 found: manifest.manifest_version,
             });
         }
-        for artifact in manifest.sysroot.target.values() {
+        let installers = manifest.installer.iter().flat_map(|i| i.host.values());
+        for artifact in manifest.sysroot.target.values().chain(installers) {
             let url = &artifact.url;
             let plain = !url.is_empty()
                 && !url.contains("..")
@@ -114,6 +131,7 @@ mod tests {
                 version: "v".to_owned(),
                 target,
             },
+            installer: None,
         }
     }
 
@@ -121,7 +139,7 @@ mod tests {
     fn round_trips_and_ignores_unknown_tables() {
         let text = sample().to_toml();
         assert_eq!(ChannelManifest::parse(&text).unwrap(), sample());
-        let newer = format!("{text}\n[installer.host.x86_64-unknown-linux-musl]\nurl = \"f\"\n");
+        let newer = format!("{text}\n[mirrors]\nurl = \"f\"\n");
         assert_eq!(ChannelManifest::parse(&newer).unwrap(), sample());
     }
 

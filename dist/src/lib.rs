@@ -11,3 +11,8 @@ pub mod signature;
 
 /// The project's release public key (minisign), trusted by default.
 pub const RELEASE_PUBLIC_KEY: &str = include_str!("../fastmusl-release.pub");
+
+/// Where releases are published: the base URL of a `cargo xtask dist`
+/// directory, as the installer and install.sh use it by default.
+pub const DEFAULT_DIST_SERVER: &str =
+    "https://github.com/fastmusl/fastmusl/releases/latest/download";

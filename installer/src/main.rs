@@ -4,15 +4,18 @@
 //! Modules follow rustup's dist code: `dist_server` fetches, `manifest`
 //! verifies the signed channel manifest, `unpack` installs an archive
 //! atomically, `cargo_config` wires cargo, `home` holds paths and state;
-//! `targets` and `show` are the commands.
+//! `targets`, `update`, `show`, `doctor` and `self_cmd` are the commands.
 
 mod cargo_config;
 mod dist_server;
+mod doctor;
 mod home;
 mod manifest;
+mod self_cmd;
 mod show;
 mod targets;
 mod unpack;
+mod update;
 
 use std::path::PathBuf;
 
@@ -45,8 +48,36 @@ enum Command {
     },
     /// Show the installation, what cargo is wired to, and what overrides it.
     Show,
+    /// Install newer signed sysroots for the installed targets.
+    Update {
+        /// Accept a channel manifest older than one already accepted.
+        #[arg(long)]
+        allow_downgrade: bool,
+    },
+    /// Build and run a tiny program for each installed target and say
+    /// whether it is static and which allocator served it.
+    Doctor,
+    /// Manage fastmusl itself.
+    #[command(name = "self")]
+    Myself {
+        #[command(subcommand)]
+        command: SelfCommand,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+enum SelfCommand {
+    /// Replace this binary with the newest signed release.
+    Update,
+    /// Remove fastmusl, its sysroots and every change it made to cargo's
+    /// config files and shell profiles.
+    Uninstall {
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,6 +159,12 @@ fn run(command: Command, out: &Output) -> Result<()> {
             TargetCommand::List { installed } => targets::list(installed, out),
         },
         Command::Show => show::show(),
+        Command::Update { allow_downgrade } => update::update(allow_downgrade, out),
+        Command::Doctor => doctor::doctor(out),
+        Command::Myself { command } => match command {
+            SelfCommand::Update => self_cmd::update(out),
+            SelfCommand::Uninstall { yes } => self_cmd::uninstall(yes, out),
+        },
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

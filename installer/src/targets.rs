@@ -146,24 +146,16 @@ pub fn add(options: AddOptions, out: &Output) -> Result<()> {
     }
 
     for (triple, artifact) in &wanted {
-        let dest = home.sysroot(&version, triple);
         if state.targets.get(triple) == Some(&version)
-            && dest.join("fastmusl-sysroot.toml").is_file()
+            && home
+                .sysroot(&version, triple)
+                .join("fastmusl-sysroot.toml")
+                .is_file()
         {
             out.info(&format!("{triple}: sysroot {version} is already installed"));
             continue;
         }
-        let progress = !out.quiet && std::io::stderr().is_terminal();
-        out.info(&format!(
-            "downloading {} ({} bytes)",
-            artifact.url, artifact.size
-        ));
-        let bytes = server.fetch(&artifact.url, artifact.size, progress)?;
-        check_artifact(&artifact.url, &bytes, artifact)?;
-        let top = artifact.url.trim_end_matches(".tar.zst");
-        unpack::install_archive(&bytes, top, &dest, MAX_UNPACKED_BYTES)
-            .with_context(|| format!("installing {}", artifact.url))?;
-        out.info(&format!("{triple}: installed sysroot {version}"));
+        install_sysroot(&server, &home, &version, triple, artifact, out)?;
     }
 
     crate::home::write_atomic(
@@ -200,8 +192,64 @@ pub fn add(options: AddOptions, out: &Output) -> Result<()> {
     Ok(())
 }
 
+/// Downloads, checks and unpacks one sysroot into its versioned directory.
+pub fn install_sysroot(
+    server: &DistServer,
+    home: &FastmuslHome,
+    version: &str,
+    triple: &str,
+    artifact: &Artifact,
+    out: &Output,
+) -> Result<()> {
+    let progress = !out.quiet && std::io::stderr().is_terminal();
+    out.info(&format!(
+        "downloading {} ({} bytes)",
+        artifact.url, artifact.size
+    ));
+    let bytes = server.fetch(&artifact.url, artifact.size, progress)?;
+    check_artifact(&artifact.url, &bytes, artifact)?;
+    let top = artifact.url.trim_end_matches(".tar.zst");
+    unpack::install_archive(
+        &bytes,
+        top,
+        &home.sysroot(version, triple),
+        MAX_UNPACKED_BYTES,
+    )
+    .with_context(|| format!("installing {}", artifact.url))?;
+    out.info(&format!("{triple}: installed sysroot {version}"));
+    Ok(())
+}
+
+/// Rewrites the owned config and every wired config file for `targets`
+/// (include mode leaves the user's files as they are).
+pub fn rewire_all(
+    home: &FastmuslHome,
+    state: &mut InstallState,
+    targets: &std::collections::BTreeMap<String, String>,
+) -> Result<()> {
+    let all = wirings_for(home, targets);
+    crate::home::write_atomic(
+        &home.owned_cargo_config(),
+        cargo_config::owned_config_text(&all).as_bytes(),
+    )?;
+    let mode = WiringMode::for_cargo_version(cargo_config::cargo_version());
+    let mut wirings = Vec::new();
+    for w in &state.wirings {
+        wirings.push(cargo_config::rewire(
+            &w.config,
+            Some(w),
+            mode,
+            &home.owned_cargo_config(),
+            &all,
+            &w.forced,
+        )?);
+    }
+    state.wirings = wirings;
+    Ok(())
+}
+
 /// Size and SHA-256 as the signed manifest lists them.
-fn check_artifact(name: &str, bytes: &[u8], artifact: &Artifact) -> Result<()> {
+pub fn check_artifact(name: &str, bytes: &[u8], artifact: &Artifact) -> Result<()> {
     if bytes.len() as u64 != artifact.size {
         bail!(
             "{name}: downloaded {} bytes, the signed manifest says {}; refusing it (nothing was installed)",

@@ -20,12 +20,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use fastmusl_dist::{
-    channel::{self, Artifact, ChannelManifest, SysrootRelease},
+    channel::{self, Artifact, ChannelManifest, InstallerRelease, SysrootRelease},
     signature::TrustedComment,
 };
 use xshell::{Shell, cmd};
 
 use crate::{
+    fixture::Sysroot,
     pins::{self, SourcePins},
     platforms::TargetTriple,
     project_root,
@@ -46,6 +47,11 @@ pub struct DistRequest {
     pub sysroot_root: PathBuf,
     pub mirror: Option<PathBuf>,
     pub channel: String,
+    /// Also build and ship the `fastmusl` binary for each target (as a
+    /// host), with `install.sh`.
+    pub with_installer: bool,
+    /// The dist server `install.sh` downloads from by default.
+    pub dist_server: String,
 }
 
 /// What a dist run wrote.
@@ -87,6 +93,7 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
         .with_context(|| format!("creating {}", request.out.display()))?;
     let mut targets = std::collections::BTreeMap::new();
     let mut artifacts = Vec::new();
+    let mut sysroot_dirs = Vec::new();
     for triple in &request.targets {
         let dir = sysroot::build_or_reuse(&SysrootRequest {
             triple: triple.clone(),
@@ -94,6 +101,7 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
             out_root: request.sysroot_root.clone(),
         })?;
         let manifest = sysroot::read_manifest(&dir)?.context("the sysroot has no manifest")?;
+        sysroot_dirs.push(dir.clone());
         if manifest.version != version {
             bail!(
                 "{} holds sysroot {}, expected {version}",
@@ -105,39 +113,54 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
         let top = name.trim_end_matches(".tar.zst");
         let tar = pack_tree(&dir, top, archive_mtime)?;
         let zst = zstd::encode_all(tar.as_slice(), ZSTD_LEVEL).context("compressing")?;
-        let sha256 = sha256_hex(&zst);
         let path = request.out.join(&name);
-        write_atomic(&path, &zst)?;
-        write_atomic(
-            &request.out.join(format!("{name}.sha256")),
-            format!("{sha256}  {name}\n").as_bytes(),
-        )?;
-        if let Some(signer) = &signer {
-            let comment = TrustedComment::format(&[
-                ("file", &name),
-                ("sha256", &sha256),
-                ("version", &version),
-            ]);
-            write_atomic(
-                &request.out.join(format!("{name}.minisig")),
-                signer.sign(&zst, &comment)?.as_bytes(),
-            )?;
-        }
+        let artifact = publish(signer.as_ref(), &request.out, &name, &zst, &version)?;
         eprintln!(
             "fastmusl: {name}: {} bytes ({} unpacked)",
             zst.len(),
             tar.len()
         );
-        targets.insert(
-            triple.to_string(),
-            Artifact {
-                url: name.clone(),
-                size: zst.len() as u64,
-                sha256,
-            },
-        );
+        targets.insert(triple.to_string(), artifact);
         artifacts.push(path);
     }
+
+    let installer = if request.with_installer {
+        let installer_version = installer_version()?;
+        let mut hosts = std::collections::BTreeMap::new();
+        for dir in &sysroot_dirs {
+            let sysroot = Sysroot::open(dir)?;
+            let host = sysroot.platform.triple.to_string();
+            let binary = build_installer(&sysroot)?;
+            let name = channel::installer_artifact_name(&installer_version, &host);
+            let bytes = std::fs::read(&binary)?;
+            eprintln!("fastmusl: {name}: {} bytes", bytes.len());
+            hosts.insert(
+                host,
+                publish(
+                    signer.as_ref(),
+                    &request.out,
+                    &name,
+                    &bytes,
+                    &installer_version,
+                )?,
+            );
+            artifacts.push(request.out.join(&name));
+        }
+        let script = install_script(signer.as_ref(), &request.dist_server, &version)?;
+        publish(
+            signer.as_ref(),
+            &request.out,
+            "install.sh",
+            script.as_bytes(),
+            &installer_version,
+        )?;
+        Some(InstallerRelease {
+            version: installer_version,
+            host: hosts,
+        })
+    } else {
+        None
+    };
 
     let manifest = ChannelManifest {
         manifest_version: channel::MANIFEST_VERSION.to_owned(),
@@ -148,6 +171,7 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
             version: version.clone(),
             target: targets,
         },
+        installer,
     };
     let manifest_name = channel::manifest_file_name(&request.channel);
     let manifest_path = request.out.join(&manifest_name);
@@ -170,6 +194,128 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
         artifacts,
         signed_by: signer.map(|s| s.key_id()),
     })
+}
+
+/// Writes a release file with its `.sha256` and, when signing, `.minisig`
+/// (trusted comment: file, sha256, version); returns its manifest entry.
+fn publish(
+    signer: Option<&ReleaseSigner>,
+    out: &Path,
+    name: &str,
+    bytes: &[u8],
+    version: &str,
+) -> Result<Artifact> {
+    let sha256 = sha256_hex(bytes);
+    write_atomic(&out.join(name), bytes)?;
+    write_atomic(
+        &out.join(format!("{name}.sha256")),
+        format!("{sha256}  {name}\n").as_bytes(),
+    )?;
+    if let Some(signer) = signer {
+        let comment =
+            TrustedComment::format(&[("file", name), ("sha256", &sha256), ("version", version)]);
+        write_atomic(
+            &out.join(format!("{name}.minisig")),
+            signer.sign(bytes, &comment)?.as_bytes(),
+        )?;
+    }
+    Ok(Artifact {
+        url: name.to_owned(),
+        size: bytes.len() as u64,
+        sha256,
+    })
+}
+
+/// The installer crate's version.
+fn installer_version() -> Result<String> {
+    let path = project_root().join("installer/Cargo.toml");
+    let manifest: toml::Value = toml::from_str(&std::fs::read_to_string(&path)?)?;
+    manifest
+        .get("package")
+        .and_then(|p| p.get("version"))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .with_context(|| format!("no package.version in {}", path.display()))
+}
+
+/// Builds the `fastmusl` binary for `sysroot`'s target as a static musl
+/// binary linked against that very sysroot: we ship what we eat. The cargo
+/// settings go on the command line, so no config file is touched; paths of
+/// this machine are remapped out of the binary.
+fn build_installer(sysroot: &Sysroot) -> Result<PathBuf> {
+    let triple = sysroot.platform.triple.as_str();
+    let env = sysroot.platform.triple.env_suffix();
+    let target_dir = project_root().join("target/installer-build");
+    let linker = format!(
+        "target.{triple}.linker={}",
+        toml::Value::String(sysroot.tools.linker.display().to_string())
+    );
+    let cargo_home = std::env::var("CARGO_HOME")
+        .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
+    let remaps = toml::Value::Array(vec![
+        toml::Value::String(format!(
+            "--remap-path-prefix={}=/fastmusl",
+            project_root().display()
+        )),
+        toml::Value::String(format!("--remap-path-prefix={cargo_home}=/cargo")),
+    ]);
+    let rustflags = format!("target.{triple}.rustflags={remaps}");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .current_dir(project_root())
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "fastmusl",
+            "--target",
+            triple,
+            "--config",
+            &linker,
+            "--config",
+            &rustflags,
+        ])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env(format!("CC_{env}"), &sysroot.tools.cc)
+        .env(format!("AR_{env}"), &sysroot.tools.ar)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .output()
+        .context("running cargo")?;
+    if !output.status.success() {
+        bail!(
+            "building fastmusl for {triple} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(target_dir.join(triple).join("release").join("fastmusl"))
+}
+
+/// `install.sh` with the release key (of the signer) and default server.
+fn install_script(
+    signer: Option<&ReleaseSigner>,
+    dist_server: &str,
+    version: &str,
+) -> Result<String> {
+    let key = match signer {
+        Some(s) => s
+            .public_key_text()?
+            .lines()
+            .find(|l| !l.starts_with("untrusted comment:") && !l.trim().is_empty())
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        None => String::new(),
+    };
+    if dist_server.contains('\'') || key.contains('\'') {
+        bail!("the dist server URL must not contain a quote");
+    }
+    Ok(include_str!("install.sh")
+        .replace("@DIST_SERVER@", dist_server)
+        .replace("@PUBLIC_KEY@", &key)
+        .replace("@VERSION@", version))
 }
 
 fn source_date_epoch_env() -> Result<Option<u64>> {

@@ -56,6 +56,12 @@ pub enum Command {
         mirror: Option<PathBuf>,
         #[arg(long, default_value = "stable")]
         channel: String,
+        /// Ship only sysroots, not the fastmusl binaries and install.sh.
+        #[arg(long)]
+        no_installer: bool,
+        /// The dist server install.sh downloads from by default.
+        #[arg(long, value_name = "URL", default_value = fastmusl_dist::DEFAULT_DIST_SERVER)]
+        dist_server: String,
     },
     /// Make a new minisign key pair (NAME.pub, NAME.key) for signing
     /// releases of a fork, or for tests.

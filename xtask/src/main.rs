@@ -46,6 +46,8 @@ fn main() -> Result<()> {
             sysroots,
             mirror,
             channel,
+            no_installer,
+            dist_server,
         } => {
             let started = std::time::Instant::now();
             let output = dist::run(&DistRequest {
@@ -55,6 +57,8 @@ fn main() -> Result<()> {
                 sysroot_root: sysroots.unwrap_or_else(default_sysroot_root),
                 mirror,
                 channel,
+                with_installer: !no_installer,
+                dist_server,
             })?;
             match &output.signed_by {
                 Some(id) => eprintln!("fastmusl: signed with key {id}"),

@@ -38,6 +38,8 @@ fn dist(targets: &[&str], out: &Path, key: &Path) {
         sysroot_root: cached_root,
         mirror: Some(shared_mirror()),
         channel: "stable".to_owned(),
+        with_installer: true,
+        dist_server: "http://127.0.0.1:1".to_owned(),
     })
     .unwrap();
 }

@@ -76,6 +76,8 @@ fn clean_rebuilds_and_their_releases_are_bit_identical() {
             sysroot_root: sysroot_root.to_path_buf(),
             mirror: Some(shared_mirror()),
             channel: "stable".to_owned(),
+            with_installer: true,
+            dist_server: "http://127.0.0.1:1".to_owned(),
         })
         .unwrap()
     };

@@ -57,6 +57,8 @@ pub fn release() -> &'static Release {
             sysroot_root: default_sysroot_root(),
             mirror: Some(mirror),
             channel: "stable".to_owned(),
+            with_installer: true,
+            dist_server: "http://127.0.0.1:1".to_owned(),
         })
         .unwrap();
         Release {
@@ -174,10 +176,16 @@ impl Sandbox {
             .env_remove("CARGO_BUILD_TARGET");
     }
 
-    pub fn fastmusl_command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fastmusl"));
-        cmd.args(args);
+    /// `program` with the sandbox's environment.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
         self.env(&mut cmd);
+        cmd
+    }
+
+    pub fn fastmusl_command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.command(env!("CARGO_BIN_EXE_fastmusl"));
+        cmd.args(args);
         cmd
     }
 

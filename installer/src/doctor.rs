@@ -1,0 +1,103 @@
+//! `fastmusl doctor`: for each installed target, builds a tiny
+//! multithreaded program with plain `cargo run --target T` (so through the
+//! user's real cargo configuration) and reports whether it is static and
+//! which allocator served it, as mimalloc's own banner says.
+
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{
+    Output,
+    home::{FastmuslHome, InstallState},
+};
+
+const PROGRAM: &str = r#"fn main() {
+    let handles: Vec<_> = (0..4).map(|t| std::thread::spawn(move || {
+        (0..10_000).map(|i| vec![t as u8; 16 + i % 500].len()).sum::<usize>()
+    })).collect();
+    let total: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    println!("doctor: {total}");
+}
+"#;
+
+pub fn doctor(out: &Output) -> Result<()> {
+    let home = FastmuslHome::from_env()?;
+    let state = InstallState::load(&home)?;
+    if state.targets.is_empty() {
+        bail!("no targets installed; `fastmusl target add x86_64-unknown-linux-musl` installs one");
+    }
+    let work = std::env::temp_dir().join(format!("fastmusl-doctor-{}", std::process::id()));
+    std::fs::create_dir_all(work.join("src"))?;
+    std::fs::write(
+        work.join("Cargo.toml"),
+        "[package]\nname = \"doctor\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    )?;
+    std::fs::write(work.join("src/main.rs"), PROGRAM)?;
+    let mut failures = 0;
+    for triple in state.targets.keys() {
+        match check_target(&work, triple) {
+            Ok(report) => println!("{triple}: {report}"),
+            Err(e) => {
+                failures += 1;
+                println!("{triple}: PROBLEM: {e:#}");
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    if failures > 0 {
+        bail!(
+            "{failures} target(s) are not served by fastmusl; `fastmusl show` lists what overrides it"
+        );
+    }
+    out.info("every installed target builds static binaries with mimalloc");
+    Ok(())
+}
+
+fn check_target(work: &std::path::Path, triple: &str) -> Result<String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(work)
+        .args(["run", "--quiet", "--target", triple])
+        .env("MIMALLOC_VERBOSE", "1")
+        .env("CARGO_TARGET_DIR", work.join("target"))
+        .output()
+        .context("running cargo")?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
+        bail!(
+            "cargo run failed:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+    let binary = work
+        .join("target")
+        .join(triple)
+        .join("debug")
+        .join("doctor");
+    let is_static = !has_interpreter(&std::fs::read(&binary)?);
+    let banner = stderr
+        .lines()
+        .find(|l| l.starts_with('v') && l.contains("(built on"));
+    match (banner, is_static) {
+        (Some(banner), true) => Ok(format!("static, allocator mimalloc {banner}")),
+        (Some(_), false) => bail!("mimalloc ran, but the binary is dynamically linked"),
+        (None, _) => bail!(
+            "the program did not run with fastmusl's mimalloc (no banner under MIMALLOC_VERBOSE=1): cargo is not using fastmusl's linker for {triple}"
+        ),
+    }
+}
+
+/// A PT_INTERP program header in a 64-bit little-endian ELF file.
+fn has_interpreter(b: &[u8]) -> bool {
+    if b.len() < 64 || &b[..4] != b"\x7fELF" {
+        return false;
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(b[0x20..0x28].try_into().unwrap_or_default()) as usize;
+    (0..u16_at(0x38)).any(|i| {
+        let at = phoff + i * u16_at(0x36);
+        b.get(at..at + 4).is_some_and(|t| t == [3, 0, 0, 0])
+    })
+}

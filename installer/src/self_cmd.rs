@@ -1,0 +1,126 @@
+//! `fastmusl self update` and `fastmusl self uninstall`.
+//!
+//! Uninstalling removes everything fastmusl added: its cargo wiring (the
+//! user's config files come back byte for byte when untouched since), the
+//! sysroots, its home directory and binary, and the line install.sh added
+//! to shell profiles.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{
+    Output, cargo_config,
+    dist_server::DistServer,
+    home::{FastmuslHome, InstallState, write_atomic},
+    manifest,
+    targets::{check_artifact, wirings_for},
+};
+
+/// The line install.sh appends to shell profiles; uninstall removes exactly it.
+pub const PROFILE_MARKER: &str = "# added by fastmusl install.sh";
+
+/// This binary's host triple in release manifests (static musl builds).
+pub fn host_triple() -> String {
+    format!("{}-unknown-linux-musl", std::env::consts::ARCH)
+}
+
+pub fn update(out: &Output) -> Result<()> {
+    let home = FastmuslHome::from_env()?;
+    let _lock = home.lock()?;
+    let mut state = InstallState::load(&home)?;
+    let server = DistServer::from_env()?;
+    let release =
+        manifest::fetch_verified(&server, &home, state.accepted_release_timestamp, false)?.manifest;
+    let installer = release
+        .installer
+        .as_ref()
+        .context("this release has no fastmusl binaries")?;
+    let host = host_triple();
+    let artifact = installer
+        .host
+        .get(&host)
+        .with_context(|| format!("this release has no fastmusl binary for {host}"))?;
+    let current = env!("CARGO_PKG_VERSION");
+    if installer.version == current {
+        out.info(&format!("fastmusl {current} is up to date"));
+        return Ok(());
+    }
+    let bytes = server.fetch(&artifact.url, artifact.size, false)?;
+    check_artifact(&artifact.url, &bytes, artifact)?;
+    let exe = std::env::current_exe().context("locating this fastmusl binary")?;
+    let staged = exe.with_file_name(".fastmusl.update");
+    std::fs::write(&staged, &bytes).with_context(|| format!("writing {}", staged.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o755))?;
+    std::fs::rename(&staged, &exe).with_context(|| format!("replacing {}", exe.display()))?;
+    state.accepted_release_timestamp = state
+        .accepted_release_timestamp
+        .max(release.release_timestamp);
+    state.save(&home)?;
+    out.info(&format!(
+        "fastmusl updated: {current} -> {}",
+        installer.version
+    ));
+    Ok(())
+}
+
+pub fn uninstall(yes: bool, out: &Output) -> Result<()> {
+    let home = FastmuslHome::from_env()?;
+    if !yes && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprint!(
+            "This removes fastmusl, its sysroots and its cargo settings from {}. Continue? [y/N] ",
+            home.root.display()
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            bail!("not uninstalled");
+        }
+    }
+    {
+        let _lock = home.lock()?;
+        let state = InstallState::load(&home)?;
+        let targets = wirings_for(&home, &state.targets);
+        for wiring in &state.wirings {
+            match cargo_config::unwire(wiring, &home.owned_cargo_config(), &targets)? {
+                Some(note) => out.warn(&note),
+                None => out.info(&format!("restored {}", wiring.config.display())),
+            }
+        }
+    }
+    for profile in profile_files() {
+        remove_marked_lines(&profile)?;
+    }
+    std::fs::remove_dir_all(&home.root)
+        .with_context(|| format!("removing {}", home.root.display()))?;
+    out.info(&format!("removed {}", home.root.display()));
+    Ok(())
+}
+
+fn profile_files() -> Vec<PathBuf> {
+    let Some(home) = std::env::var_os("HOME") else {
+        return Vec::new();
+    };
+    let home = PathBuf::from(home);
+    [".profile", ".bashrc", ".bash_profile", ".zshenv"]
+        .iter()
+        .map(|f| home.join(f))
+        .collect()
+}
+
+/// Removes the line install.sh appended (and the newline before it that it
+/// added to a file not ending in one) from a profile.
+fn remove_marked_lines(path: &std::path::Path) -> Result<()> {
+    let Some(text) = cargo_config::read_optional(path)? else {
+        return Ok(());
+    };
+    if !text.contains(PROFILE_MARKER) {
+        return Ok(());
+    }
+    let kept: Vec<&str> = text
+        .split_inclusive('\n')
+        .filter(|l| !l.contains(PROFILE_MARKER))
+        .collect();
+    write_atomic(path, kept.concat().as_bytes())
+}

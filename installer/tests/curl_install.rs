@@ -1,0 +1,222 @@
+//! The curl-installed path, end to end: `install.sh -y` (served with the
+//! release by a loopback HTTP server, run under both dash and bash) fetches
+//! the static `fastmusl` binary that `cargo xtask dist` built with
+//! fastmusl's own sysroot, verifies it (minisign, or sha256 without it),
+//! installs it; that binary adds both targets, plain cargo builds against
+//! them, `fastmusl doctor` reports mimalloc, and `self uninstall` leaves the
+//! cargo config and shell profile as they were.
+
+mod common;
+
+use std::{path::Path, process::Command};
+
+use common::{HttpServer, Sandbox, TARGETS, copy_of_release, release, text};
+use xtask::fixture::{ElfFacts, mimalloc_banner};
+
+const USER_CONFIG: &str = "[build]\njobs = 2\n";
+const PROFILE: &str = "# my profile\nexport EDITOR=vi\n";
+
+fn install_sh(
+    sb: &Sandbox,
+    shell: &str,
+    path: Option<&Path>,
+    args: &[&str],
+) -> std::process::Output {
+    let mut cmd = Command::new(absolute(shell));
+    cmd.arg(release_dir_of(sb).join("install.sh"))
+        .args(args)
+        .env("HOME", sb.home())
+        .env("FASTMUSL_HOME", sb.fastmusl_home())
+        .env("FASTMUSL_DIST_SERVER", &sb.dist_server);
+    if let Some(path) = path {
+        cmd.env("PATH", path);
+    }
+    cmd.output().unwrap()
+}
+
+/// install.sh is run from the served directory's copy (as `curl | sh` would).
+fn release_dir_of(_sb: &Sandbox) -> std::path::PathBuf {
+    release().dir.clone()
+}
+
+#[test]
+fn install_sh_then_add_build_doctor_and_uninstall_under_dash_and_bash() {
+    let server = HttpServer::serve(&release().dir);
+    for shell in ["dash", "bash"] {
+        let sb = Sandbox::new(&server.url);
+        std::fs::write(sb.cargo_config(), USER_CONFIG).unwrap();
+        std::fs::write(sb.home().join(".profile"), PROFILE).unwrap();
+
+        let out = install_sh(&sb, shell, None, &["-y"]);
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{shell}: {stderr}");
+        assert!(
+            stderr.contains("verified the minisign signature"),
+            "{shell}: {stderr}"
+        );
+        let fastmusl = sb.fastmusl_home().join("bin/fastmusl");
+        let elf = ElfFacts::read(&fastmusl).unwrap();
+        assert!(
+            !elf.has_interpreter,
+            "{shell}: the shipped fastmusl is not static"
+        );
+        let profile = std::fs::read_to_string(sb.home().join(".profile")).unwrap();
+        assert!(
+            profile.starts_with(PROFILE) && profile.contains(".fastmusl/env"),
+            "{profile}"
+        );
+
+        // The shipped binary, with nothing but the sandbox's environment.
+        let run = |args: &[&str]| sb.command(&fastmusl).args(args).output().unwrap();
+        let add = run(&["target", "add", TARGETS[0], TARGETS[1]]);
+        assert!(add.status.success(), "{shell}: {}", text(&add.stderr));
+
+        let project = sb.project("alloc-churn");
+        let build = sb.cargo(&project, &["build", "--target", TARGETS[0]], &[]);
+        assert!(build.status.success(), "{}", text(&build.stderr));
+        let exe = project
+            .join("target")
+            .join(TARGETS[0])
+            .join("debug/alloc-churn");
+        let ran = Command::new(&exe)
+            .env("MIMALLOC_VERBOSE", "1")
+            .output()
+            .unwrap();
+        assert!(
+            mimalloc_banner(&text(&ran.stderr)).is_some(),
+            "{}",
+            text(&ran.stderr)
+        );
+        let ran = sb.cargo(
+            &project,
+            &["run", "--target", TARGETS[1]],
+            &[("MIMALLOC_VERBOSE", "1")],
+        );
+        assert!(
+            ran.status.success() && mimalloc_banner(&text(&ran.stderr)).is_some(),
+            "{}",
+            text(&ran.stderr)
+        );
+
+        let doctor = run(&["doctor"]);
+        let report = text(&doctor.stdout);
+        assert!(doctor.status.success(), "{report}{}", text(&doctor.stderr));
+        for triple in TARGETS {
+            assert!(
+                report.contains(&format!("{triple}: static, allocator mimalloc v3.4.3")),
+                "{report}"
+            );
+        }
+
+        let uninstall = run(&["self", "uninstall", "-y"]);
+        assert!(uninstall.status.success(), "{}", text(&uninstall.stderr));
+        assert_eq!(
+            std::fs::read_to_string(sb.cargo_config()).unwrap(),
+            USER_CONFIG
+        );
+        assert_eq!(
+            std::fs::read_to_string(sb.home().join(".profile")).unwrap(),
+            PROFILE
+        );
+        assert!(
+            !sb.fastmusl_home().exists(),
+            "{shell}: FASTMUSL_HOME is still there"
+        );
+    }
+}
+
+/// `program` as found on this process's PATH (a test may give the child
+/// another PATH, which would otherwise be searched for the program too).
+fn absolute(program: &str) -> std::path::PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{program} is not installed"))
+}
+
+/// A PATH with the tools install.sh uses, but no minisign.
+fn path_without_minisign(dir: &Path) -> std::path::PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in [
+        "uname",
+        "mktemp",
+        "rm",
+        "awk",
+        "curl",
+        "sha256sum",
+        "cut",
+        "mkdir",
+        "chmod",
+        "mv",
+        "cat",
+        "grep",
+        "tail",
+        "sed",
+    ] {
+        let real = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(tool))
+            .find(|p| p.exists())
+            .unwrap();
+        std::os::unix::fs::symlink(real, bin.join(tool)).unwrap();
+    }
+    bin
+}
+
+#[test]
+fn without_minisign_install_sh_checks_sha256_and_says_so() {
+    let server = HttpServer::serve(&release().dir);
+    let sb = Sandbox::new(&server.url);
+    let path = path_without_minisign(sb.dir.path());
+    let out = install_sh(&sb, "dash", Some(&path), &["-y", "--no-modify-path"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("verified the sha256"), "{stderr}");
+    assert!(
+        !sb.home().join(".profile").exists(),
+        "--no-modify-path touched a profile"
+    );
+}
+
+#[test]
+fn install_sh_refuses_a_tampered_binary_either_way() {
+    let copy = copy_of_release();
+    let host = format!("{}-unknown-linux-musl", std::env::consts::ARCH);
+    let binary = std::fs::read_dir(copy.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy() == format!("fastmusl-0.1.0-{host}"))
+        .unwrap();
+    let mut bytes = std::fs::read(&binary).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 1;
+    std::fs::write(&binary, bytes).unwrap();
+    let server = HttpServer::serve(copy.path());
+
+    let sb = Sandbox::new(&server.url);
+    let mut cmd = Command::new(absolute("dash"));
+    cmd.arg(copy.path().join("install.sh"))
+        .arg("-y")
+        .env("HOME", sb.home())
+        .env("FASTMUSL_HOME", sb.fastmusl_home())
+        .env("FASTMUSL_DIST_SERVER", &server.url);
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("does not verify with the release key"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!sb.fastmusl_home().join("bin/fastmusl").exists());
+
+    let path = path_without_minisign(sb.dir.path());
+    let out = cmd.env("PATH", &path).output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("the channel manifest says"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!sb.fastmusl_home().join("bin/fastmusl").exists());
+}
