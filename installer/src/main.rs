@@ -121,6 +121,13 @@ impl Output {
         }
     }
 
+    /// Only with `-v`.
+    pub fn detail(&self, message: &str) {
+        if self.verbose && !self.quiet {
+            eprintln!("verbose: {message}");
+        }
+    }
+
     pub fn warn(&self, message: &str) {
         eprintln!("warning: {message}");
     }

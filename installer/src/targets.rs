@@ -95,6 +95,11 @@ pub fn add(options: AddOptions, out: &Output) -> Result<()> {
     )?;
     let release = &verified.manifest;
     let version = release.sysroot.version.clone();
+    out.detail(&format!(
+        "verified channel manifest from {} (released {}, sysroot {version})",
+        server.describe(),
+        release.date
+    ));
 
     let mut wanted: Vec<(String, Artifact)> = Vec::new();
     for triple in &options.targets {

@@ -236,6 +236,26 @@ fn a_server_that_is_not_https_or_loopback_is_refused() {
 }
 
 #[test]
+fn verbose_says_more_and_completions_are_generated() {
+    let server = HttpServer::serve(&release().dir);
+    let sb = Sandbox::new(&server.url);
+    let out = sb.fastmusl_ok(&["-v", "target", "add", TARGETS[0]]);
+    assert!(
+        text(&out.stderr).contains("verified channel manifest from"),
+        "{}",
+        text(&out.stderr)
+    );
+    let quiet = sb.fastmusl_ok(&["-q", "target", "remove", TARGETS[0]]);
+    assert!(text(&quiet.stderr).is_empty(), "{}", text(&quiet.stderr));
+    let bash = sb.fastmusl_ok(&["completions", "bash"]);
+    assert!(
+        text(&bash.stdout).contains("complete -F _fastmusl"),
+        "{}",
+        text(&bash.stdout)
+    );
+}
+
+#[test]
 fn an_unknown_target_names_the_available_ones() {
     let server = HttpServer::serve(&release().dir);
     let sb = Sandbox::new(&server.url);

@@ -24,7 +24,15 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 fn project_files() -> Vec<PathBuf> {
     let root = project_root();
     let mut files = Vec::new();
-    for dir in ["xtask", "sysroots", "ci", ".ci", ".cargo"] {
+    for dir in [
+        "xtask",
+        "installer",
+        "dist",
+        "sysroots",
+        "ci",
+        ".ci",
+        ".cargo",
+    ] {
         files_under(&root.join(dir), &mut files);
     }
     for file in ["README.md", "ARCHITECTURE.md", "Cargo.toml"] {
