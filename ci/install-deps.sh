@@ -23,3 +23,6 @@ if [ -n "$missing" ]; then
 fi
 
 rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl
+# An older cargo, without config `include` (stable since 1.94), for the
+# installer's in-place wiring test.
+rustup toolchain install 1.93.0 --profile minimal --target x86_64-unknown-linux-musl

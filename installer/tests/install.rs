@@ -101,6 +101,65 @@ fn add_then_plain_cargo_builds_static_mimalloc_binaries_then_remove_restores_con
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
+/// cargo 1.93 ignores config `include` (measured: an `[env]` value from an
+/// included file does not reach the build; 1.94 honours it), so with it
+/// fastmusl edits the keys into the user's file instead, and still restores
+/// the file byte for byte.
+#[test]
+fn with_a_cargo_older_than_include_the_keys_are_edited_in_place() {
+    let server = HttpServer::serve(&release().dir);
+    let sb = Sandbox::new(&server.url);
+    std::fs::write(sb.cargo_config(), USER_CONFIG).unwrap();
+    let old_cargo = |cmd: &mut std::process::Command| {
+        cmd.env_remove("CARGO").env("RUSTUP_TOOLCHAIN", "1.93.0");
+    };
+    let mut add = sb.fastmusl_command(&["target", "add", TARGETS[0]]);
+    old_cargo(&mut add);
+    let out = add.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("keys edited in place"),
+        "{}",
+        text(&out.stderr)
+    );
+    let wired = std::fs::read_to_string(sb.cargo_config()).unwrap();
+    assert!(
+        !wired.contains("include") && wired.contains("-ld\""),
+        "{wired}"
+    );
+    assert!(wired.contains("jobs = 2   # two cores"), "{wired}");
+
+    let project = sb.project("c-alloc");
+    let mut build = sb.command("cargo");
+    build
+        .current_dir(&project)
+        .args(["build", "--target", TARGETS[0]]);
+    old_cargo(&mut build);
+    let out = build.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let exe = project
+        .join("target")
+        .join(TARGETS[0])
+        .join("debug/c-alloc");
+    let ran = std::process::Command::new(exe)
+        .env("MIMALLOC_VERBOSE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        mimalloc_banner(&text(&ran.stderr)).is_some(),
+        "{}",
+        text(&ran.stderr)
+    );
+
+    let mut remove = sb.fastmusl_command(&["target", "remove", TARGETS[0]]);
+    old_cargo(&mut remove);
+    assert!(remove.output().unwrap().status.success());
+    assert_eq!(
+        std::fs::read_to_string(sb.cargo_config()).unwrap(),
+        USER_CONFIG
+    );
+}
+
 #[test]
 fn a_config_fastmusl_created_is_removed_again_and_project_wiring_works() {
     let server = HttpServer::serve(&release().dir);
