@@ -28,7 +28,7 @@ fn add_then_plain_cargo_builds_static_mimalloc_binaries_then_remove_restores_con
         "the user's content must stay as it was:\n{wired}"
     );
 
-    for fixture in ["alloc-churn", "c-alloc"] {
+    for fixture in ["alloc-churn", "c-alloc", "zstd-user"] {
         let project = sb.project(fixture);
         // x86_64: plain cargo build, then run the binary natively.
         let build = sb.cargo(
