@@ -220,3 +220,62 @@ fn install_sh_refuses_a_tampered_binary_either_way() {
     );
     assert!(!sb.fastmusl_home().join("bin/fastmusl").exists());
 }
+
+/// `self update` replaces the installed binary with the release's newer one
+/// (here: the same program with extra bytes appended, listed as 0.2.0 in a
+/// re-signed manifest), only after checking its size and sha256.
+#[test]
+fn self_update_replaces_the_binary_with_a_newer_verified_one() {
+    let server = HttpServer::serve(&release().dir);
+    let mut sb = Sandbox::new(&server.url);
+    let out = install_sh(&sb, "dash", None, &["-y", "--no-modify-path"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let fastmusl = sb.fastmusl_home().join("bin/fastmusl");
+    let same = sb
+        .command(&fastmusl)
+        .args(["self", "update"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&same.stderr).contains("is up to date"),
+        "{}",
+        text(&same.stderr)
+    );
+
+    let copy = copy_of_release();
+    let host = format!("{}-unknown-linux-musl", std::env::consts::ARCH);
+    let mut newer = std::fs::read(&fastmusl).unwrap();
+    newer.extend_from_slice(b"\n# fastmusl self update test\n");
+    let name = format!("fastmusl-0.2.0-{host}");
+    std::fs::write(copy.path().join(&name), &newer).unwrap();
+    let sha256: String =
+        sha2::Digest::finalize(sha2::Digest::chain_update(sha2::Sha256::default(), &newer))
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+    common::resign_manifest(copy.path(), |m| {
+        m.release_timestamp += 60;
+        let installer = m.installer.as_mut().unwrap();
+        installer.version = "0.2.0".to_owned();
+        let entry = installer.host.get_mut(&host).unwrap();
+        entry.url = name.clone();
+        entry.size = newer.len() as u64;
+        entry.sha256 = sha256;
+    });
+    let newer_server = HttpServer::serve(copy.path());
+    sb.dist_server = newer_server.url.clone();
+    let update = sb
+        .command(&fastmusl)
+        .args(["self", "update"])
+        .output()
+        .unwrap();
+    assert!(update.status.success(), "{}", text(&update.stderr));
+    assert!(
+        text(&update.stderr).contains("0.1.0 -> 0.2.0"),
+        "{}",
+        text(&update.stderr)
+    );
+    assert_eq!(std::fs::read(&fastmusl).unwrap(), newer);
+    let version = sb.command(&fastmusl).arg("--version").output().unwrap();
+    assert!(version.status.success(), "the updated binary does not run");
+}
