@@ -295,7 +295,7 @@ fn a_server_that_is_not_https_or_loopback_is_refused() {
 }
 
 #[test]
-fn verbose_says_more_and_completions_are_generated() {
+fn verbose_show_and_completions() {
     let server = HttpServer::serve(&release().dir);
     let sb = Sandbox::new(&server.url);
     let out = sb.fastmusl_ok(&["-v", "target", "add", TARGETS[0]]);
@@ -303,6 +303,25 @@ fn verbose_says_more_and_completions_are_generated() {
         text(&out.stderr).contains("verified channel manifest from"),
         "{}",
         text(&out.stderr)
+    );
+    // `show` says what is installed and wired, and what would override it.
+    let mut show = sb.fastmusl_command(&["show"]);
+    show.env(
+        "CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER",
+        "/usr/bin/cc",
+    );
+    let shown = text(&show.output().unwrap().stdout);
+    assert!(
+        shown.contains(&format!("{}  musl1.2.6-mimalloc3.4.3-r1", TARGETS[0])),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("config.toml (as fastmusl left it)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER=/usr/bin/cc is set"),
+        "{shown}"
     );
     let quiet = sb.fastmusl_ok(&["-q", "target", "remove", TARGETS[0]]);
     assert!(text(&quiet.stderr).is_empty(), "{}", text(&quiet.stderr));
