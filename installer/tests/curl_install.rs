@@ -74,19 +74,7 @@ fn install_sh_then_add_build_doctor_and_uninstall_under_dash_and_bash() {
         let project = sb.project("alloc-churn");
         let build = sb.cargo(&project, &["build", "--target", TARGETS[0]], &[]);
         assert!(build.status.success(), "{}", text(&build.stderr));
-        let exe = project
-            .join("target")
-            .join(TARGETS[0])
-            .join("debug/alloc-churn");
-        let ran = Command::new(&exe)
-            .env("MIMALLOC_VERBOSE", "1")
-            .output()
-            .unwrap();
-        assert!(
-            mimalloc_banner(&text(&ran.stderr)).is_some(),
-            "{}",
-            text(&ran.stderr)
-        );
+        common::assert_native_binary_uses_mimalloc(&project, "alloc-churn", "debug");
         let ran = sb.cargo(
             &project,
             &["run", "--target", TARGETS[1]],

@@ -137,19 +137,7 @@ fn with_a_cargo_older_than_include_the_keys_are_edited_in_place() {
     old_cargo(&mut build);
     let out = build.output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let exe = project
-        .join("target")
-        .join(TARGETS[0])
-        .join("debug/c-alloc");
-    let ran = std::process::Command::new(exe)
-        .env("MIMALLOC_VERBOSE", "1")
-        .output()
-        .unwrap();
-    assert!(
-        mimalloc_banner(&text(&ran.stderr)).is_some(),
-        "{}",
-        text(&ran.stderr)
-    );
+    common::assert_native_binary_uses_mimalloc(&project, "c-alloc", "debug");
 
     let mut remove = sb.fastmusl_command(&["target", "remove", TARGETS[0]]);
     old_cargo(&mut remove);
@@ -399,13 +387,7 @@ fn four_concurrent_adds_are_serialised() {
     assert_eq!(wired.matches("cargo-config.toml").count(), 1, "{wired}");
     let listed = text(&sb.fastmusl_ok(&["target", "list", "--installed"]).stdout);
     assert_eq!(listed.lines().count(), 2, "{listed}");
-    let files = tree(&sb.fastmusl_home().join("sysroots"));
-    assert!(
-        !files
-            .iter()
-            .any(|p| p.contains(".partial-") || p.contains(".old-")),
-        "{files:?}"
-    );
+    common::assert_no_debris(&sb.fastmusl_home());
     sb.fastmusl_ok(&["target", "remove", TARGETS[0], TARGETS[1]]);
     assert_eq!(
         std::fs::read_to_string(sb.cargo_config()).unwrap(),
@@ -451,11 +433,5 @@ fn a_kill_at_any_moment_leaves_the_previous_install_usable() {
         }
     }
     sb.fastmusl_ok(&["target", "add", TARGETS[1]]);
-    let files = tree(&sb.fastmusl_home().join("sysroots"));
-    assert!(
-        !files
-            .iter()
-            .any(|p| p.contains(".partial-") || p.contains(".old-")),
-        "{files:?}"
-    );
+    common::assert_no_debris(&sb.fastmusl_home());
 }

@@ -9,7 +9,6 @@ use std::io::Read;
 
 use common::{HttpServer, Sandbox, TARGETS, copy_of_release, release, resign_manifest, text, tree};
 use sha2::{Digest, Sha256};
-use xtask::fixture::mimalloc_banner;
 
 const OLD: &str = "musl1.2.6-mimalloc3.4.3-r1";
 const NEW: &str = "musl1.2.6-mimalloc3.4.3-r2";
@@ -103,19 +102,7 @@ fn update_installs_the_newer_release_side_by_side_and_removes_the_old() {
     let project = sb.project("alloc-churn");
     let build = sb.cargo(&project, &["build", "--target", TARGETS[0]], &[]);
     assert!(build.status.success(), "{}", text(&build.stderr));
-    let exe = project
-        .join("target")
-        .join(TARGETS[0])
-        .join("debug/alloc-churn");
-    let ran = std::process::Command::new(exe)
-        .env("MIMALLOC_VERBOSE", "1")
-        .output()
-        .unwrap();
-    assert!(
-        mimalloc_banner(&text(&ran.stderr)).is_some(),
-        "{}",
-        text(&ran.stderr)
-    );
+    common::assert_native_binary_uses_mimalloc(&project, "alloc-churn", "debug");
 
     // Going back to the older release is a rollback now.
     sb.dist_server = first.url.clone();

@@ -291,3 +291,40 @@ pub fn resign_manifest(
     )
     .unwrap();
 }
+
+/// Runs `project`'s native (x86_64) binary `name` from `profile` with
+/// mimalloc's verbose output on, and requires mimalloc's banner.
+pub fn assert_native_binary_uses_mimalloc(project: &Path, name: &str, profile: &str) {
+    let exe = project
+        .join("target")
+        .join(TARGETS[0])
+        .join(profile)
+        .join(name);
+    let ran = Command::new(&exe)
+        .env("MIMALLOC_VERBOSE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        ran.status.success(),
+        "{}: {}",
+        exe.display(),
+        text(&ran.stderr)
+    );
+    assert!(
+        xtask::fixture::mimalloc_banner(&text(&ran.stderr)).is_some(),
+        "{} did not run with fastmusl's mimalloc:\n{}",
+        exe.display(),
+        text(&ran.stderr)
+    );
+}
+
+/// No unpacking debris (`.partial-*`, `.old-*`) under the sysroots.
+pub fn assert_no_debris(fastmusl_home: &Path) {
+    let files = tree(&fastmusl_home.join("sysroots"));
+    assert!(
+        !files
+            .iter()
+            .any(|p| p.contains(".partial-") || p.contains(".old-")),
+        "debris: {files:?}"
+    );
+}
