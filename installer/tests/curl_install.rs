@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::{path::Path, process::Command};
+use std::path::Path;
 
 use common::{HttpServer, Sandbox, TARGETS, copy_of_release, release, text};
 use xtask::fixture::{ElfFacts, mimalloc_banner};
@@ -16,27 +16,20 @@ use xtask::fixture::{ElfFacts, mimalloc_banner};
 const USER_CONFIG: &str = "[build]\njobs = 2\n";
 const PROFILE: &str = "# my profile\nexport EDITOR=vi\n";
 
+/// Runs the release's install.sh under `shell` in the sandbox (its HOME,
+/// CARGO_HOME, FASTMUSL_HOME and dist server), optionally with another PATH.
 fn install_sh(
     sb: &Sandbox,
     shell: &str,
     path: Option<&Path>,
     args: &[&str],
 ) -> std::process::Output {
-    let mut cmd = Command::new(absolute(shell));
-    cmd.arg(release_dir_of(sb).join("install.sh"))
-        .args(args)
-        .env("HOME", sb.home())
-        .env("FASTMUSL_HOME", sb.fastmusl_home())
-        .env("FASTMUSL_DIST_SERVER", &sb.dist_server);
+    let mut cmd = sb.command(absolute(shell));
+    cmd.arg(release().dir.join("install.sh")).args(args);
     if let Some(path) = path {
         cmd.env("PATH", path);
     }
     cmd.output().unwrap()
-}
-
-/// install.sh is run from the served directory's copy (as `curl | sh` would).
-fn release_dir_of(_sb: &Sandbox) -> std::path::PathBuf {
-    release().dir.clone()
 }
 
 #[test]
@@ -153,14 +146,25 @@ fn path_without_minisign(dir: &Path) -> std::path::PathBuf {
 }
 
 #[test]
-fn without_minisign_install_sh_checks_sha256_and_says_so() {
+fn without_minisign_install_sh_checks_sha256_and_says_so_and_adds_targets() {
     let server = HttpServer::serve(&release().dir);
     let sb = Sandbox::new(&server.url);
     let path = path_without_minisign(sb.dir.path());
-    let out = install_sh(&sb, "dash", Some(&path), &["-y", "--no-modify-path"]);
+    let out = install_sh(
+        &sb,
+        "dash",
+        Some(&path),
+        &["-y", "--no-modify-path", "--target", TARGETS[0]],
+    );
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("verified the sha256"), "{stderr}");
+    // --target ran `fastmusl target add` right away.
+    let sysroot = sb
+        .fastmusl_home()
+        .join("sysroots/musl1.2.6-mimalloc3.4.3-r1")
+        .join(TARGETS[0]);
+    assert!(sysroot.join("fastmusl-sysroot.toml").exists(), "{stderr}");
     assert!(
         !sb.home().join(".profile").exists(),
         "--no-modify-path touched a profile"
@@ -183,12 +187,8 @@ fn install_sh_refuses_a_tampered_binary_either_way() {
     let server = HttpServer::serve(copy.path());
 
     let sb = Sandbox::new(&server.url);
-    let mut cmd = Command::new(absolute("dash"));
-    cmd.arg(copy.path().join("install.sh"))
-        .arg("-y")
-        .env("HOME", sb.home())
-        .env("FASTMUSL_HOME", sb.fastmusl_home())
-        .env("FASTMUSL_DIST_SERVER", &server.url);
+    let mut cmd = sb.command(absolute("dash"));
+    cmd.arg(copy.path().join("install.sh")).arg("-y");
     let out = cmd.output().unwrap();
     assert!(!out.status.success());
     assert!(
