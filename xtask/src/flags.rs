@@ -71,6 +71,16 @@ pub enum Command {
         #[arg(long, default_value = "fastmusl")]
         name: String,
     },
+    /// Time the workloads side by side for glibc, stock musl and fastmusl
+    /// (with and without the mimalloc crate); writes target/bench/report.{json,md}.
+    Bench {
+        /// A small smoke run that checks the harness (minutes, not for conclusions).
+        #[arg(long)]
+        quick: bool,
+        /// Directory holding the pinned source archives [env: FASTMUSL_MIRROR].
+        #[arg(long)]
+        mirror: Option<PathBuf>,
+    },
     /// Print the tree hash (see sysroots/sources.toml) of a .tar.gz archive,
     /// or of the given subdirectories of a directory.
     TreeHash {

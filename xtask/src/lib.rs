@@ -7,6 +7,7 @@
 //! in its `bin/`; `fixture` builds and runs a Rust crate against a sysroot;
 //! `dist` packs sysroots into a signed release directory with `signing`.
 
+pub mod bench;
 pub mod dist;
 pub mod fetch;
 pub mod fixture;

@@ -70,6 +70,10 @@ fn main() -> Result<()> {
             );
             println!("{}", output.manifest.display());
         }
+        flags::Command::Bench { quick, mirror } => {
+            let dir = xtask::bench::run(quick, mirror)?;
+            eprintln!("fastmusl: report in {}", dir.display());
+        }
         flags::Command::Keygen { out, name } => {
             let (public, secret) = signing::generate_keypair(&out, &name)?;
             println!("public key: {}", public.display());

@@ -1,0 +1,125 @@
+//! The workloads of `cargo xtask bench`: the same source for every variant
+//! (glibc, musl, fastmusl; with or without the mimalloc crate).
+//!
+//! usage:
+//!   alloc-workloads churn THREADS OPS MIN MAX   allocate/free sizes MIN..=MAX
+//!   alloc-workloads prodcons THREADS OPS        blocks freed by another thread
+//!   alloc-workloads realloc THREADS OPS         Vec/String growth through realloc
+//!   alloc-workloads memcpy SIZE BYTES           copy_from_slice of SIZE-byte buffers
+//! Each prints a checksum so the work cannot be optimised away, and its own
+//! peak resident size (`peak_rss_kib=N`, VmHWM) on stderr: measured inside
+//! the process, so the parent's memory at fork time does not count.
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::{hint::black_box, sync::mpsc, thread};
+
+fn arg(args: &[String], i: usize) -> usize {
+    args.get(i).and_then(|a| a.parse().ok()).unwrap_or_else(|| {
+        eprintln!("usage: see the header of src/main.rs");
+        std::process::exit(2)
+    })
+}
+
+/// xorshift: cheap, deterministic sizes.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+fn churn(threads: usize, ops: usize, min: usize, max: usize) -> u64 {
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            thread::spawn(move || {
+                let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ (t as u64 + 1);
+                let mut slots: Vec<Vec<u8>> = (0..256).map(|_| Vec::new()).collect();
+                let mut sum = 0u64;
+                for i in 0..ops {
+                    let size = min + (next(&mut state) as usize) % (max - min + 1);
+                    let mut block = Vec::<u8>::with_capacity(size);
+                    block.push(i as u8);
+                    sum += block[0] as u64;
+                    slots[i % 256] = black_box(block);
+                }
+                sum
+            })
+        })
+        .collect();
+    workers.into_iter().map(|w| w.join().unwrap()).sum()
+}
+
+fn prodcons(threads: usize, ops: usize) -> u64 {
+    let pairs = (threads / 2).max(1);
+    let mut handles = Vec::new();
+    for p in 0..pairs {
+        let (tx, rx) = mpsc::sync_channel::<Vec<Box<[u8]>>>(4);
+        handles.push(thread::spawn(move || {
+            let mut state = p as u64 + 7;
+            for _ in 0..ops / 64 {
+                let batch: Vec<Box<[u8]>> = (0..64)
+                    .map(|_| vec![1u8; 16 + (next(&mut state) as usize) % 1024].into_boxed_slice())
+                    .collect();
+                tx.send(batch).unwrap();
+            }
+            0u64
+        }));
+        handles.push(thread::spawn(move || rx.iter().map(|b| b.len() as u64).sum()));
+    }
+    handles.into_iter().map(|h| h.join().unwrap()).sum()
+}
+
+fn realloc_growth(threads: usize, ops: usize) -> u64 {
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut sum = 0u64;
+                for i in 0..ops / 1000 {
+                    let mut v: Vec<u64> = Vec::new();
+                    let mut s = String::new();
+                    for j in 0..1000 {
+                        v.push(j);
+                        s.push((b'a' + (j % 26) as u8) as char);
+                    }
+                    sum += v.len() as u64 + s.len() as u64 + i as u64;
+                }
+                sum
+            })
+        })
+        .collect();
+    workers.into_iter().map(|w| w.join().unwrap()).sum()
+}
+
+fn memcpy(size: usize, total: usize) -> u64 {
+    let src = vec![7u8; size];
+    let mut dst = vec![0u8; size];
+    let mut sum = 0u64;
+    for _ in 0..(total / size).max(1) {
+        dst.copy_from_slice(black_box(&src));
+        sum += dst[size - 1] as u64;
+    }
+    sum
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let sum = match args.get(1).map(String::as_str) {
+        Some("churn") => churn(arg(&args, 2), arg(&args, 3), arg(&args, 4), arg(&args, 5)),
+        Some("prodcons") => prodcons(arg(&args, 2), arg(&args, 3)),
+        Some("realloc") => realloc_growth(arg(&args, 2), arg(&args, 3)),
+        Some("memcpy") => memcpy(arg(&args, 2), arg(&args, 3)),
+        _ => {
+            eprintln!("usage: see the header of src/main.rs");
+            std::process::exit(2)
+        }
+    };
+    println!("{sum}");
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:")) {
+        let kib = line.split_whitespace().nth(1).unwrap_or("0");
+        eprintln!("peak_rss_kib={kib}");
+    }
+}
