@@ -127,6 +127,25 @@ fn workloads(quick: bool) -> Vec<Workload> {
             args: vec![cmd.into(), t.to_string(), scale.to_string()],
         });
     }
+    let (docs, buffers) = if quick {
+        (2_000, 200)
+    } else {
+        (100_000, 20_000)
+    };
+    for t in [1, 8] {
+        list.push(Workload {
+            name: format!("rayon JSON x{t}"),
+            group: "rayon JSON".into(),
+            threads: t,
+            args: vec!["json".into(), t.to_string(), docs.to_string()],
+        });
+        list.push(Workload {
+            name: format!("zstd from C x{t}"),
+            group: "zstd from C".into(),
+            threads: t,
+            args: vec!["zstd".into(), t.to_string(), buffers.to_string()],
+        });
+    }
     let bytes = if quick { 64 << 20 } else { 4 << 30 };
     for size in [64, 1 << 10, 64 << 10, 1 << 20] {
         list.push(Workload {
@@ -256,10 +275,10 @@ fn build_variant(variant: Variant, sysroot: &Sysroot, out: &Path) -> Result<Path
             cmd.env(format!("CC_{env}"), &sysroot.tools.cc)
                 .env(format!("AR_{env}"), &sysroot.tools.ar);
         }
-        // Today's workaround: rustup's own musl, the mimalloc crate's C
-        // compiled for musl (with fastmusl's C wrapper, as there is no
-        // musl-gcc here).
-        Variant::StockMuslMimalloc => {
+        // rustup's own musl (and libc.a), with the C of the mimalloc crate
+        // and zstd compiled for musl by fastmusl's C wrapper, as there is
+        // no musl-gcc here.
+        Variant::StockMusl | Variant::StockMuslMimalloc => {
             cmd.env(format!("CC_{env}"), &sysroot.tools.cc)
                 .env(format!("AR_{env}"), &sysroot.tools.ar);
         }

@@ -30,6 +30,8 @@ fn the_quick_smoke_run_builds_checks_and_reports_every_variant() {
     );
     let markdown = std::fs::read_to_string(dir.join("report.md")).unwrap();
     for row in [
+        "rayon JSON x8",
+        "zstd from C x8",
         "churn small x8",
         "producer/consumer x8",
         "realloc growth x8",

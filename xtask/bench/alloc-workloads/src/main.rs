@@ -6,6 +6,8 @@
 //!   alloc-workloads prodcons THREADS OPS        blocks freed by another thread
 //!   alloc-workloads realloc THREADS OPS         Vec/String growth through realloc
 //!   alloc-workloads memcpy SIZE BYTES           copy_from_slice of SIZE-byte buffers
+//!   alloc-workloads json THREADS DOCS           rayon: parse and re-serialise JSON
+//!   alloc-workloads zstd THREADS BUFFERS        zstd (C code, mallocs inside) in parallel
 //! Each prints a checksum so the work cannot be optimised away, and its own
 //! peak resident size (`peak_rss_kib=N`, VmHWM) on stderr: measured inside
 //! the process, so the parent's memory at fork time does not count.
@@ -104,6 +106,50 @@ fn memcpy(size: usize, total: usize) -> u64 {
     sum
 }
 
+/// A generated JSON corpus, parsed and re-serialised in parallel.
+fn json(threads: usize, docs: usize) -> u64 {
+    use rayon::prelude::*;
+    let corpus: Vec<String> = (0..docs)
+        .map(|i| {
+            let items: Vec<String> = (0..20)
+                .map(|j| format!(r#"{{"id":{j},"name":"item-{i}-{j}","tags":["a","b","c"],"price":{}.5}}"#, i * j % 97))
+                .collect();
+            format!(r#"{{"doc":{i},"items":[{}],"meta":{{"source":"bench","ok":true}}}}"#, items.join(","))
+        })
+        .collect();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    pool.install(|| {
+        corpus
+            .par_iter()
+            .map(|text| {
+                let value: serde_json::Value = serde_json::from_str(text).unwrap();
+                serde_json::to_string(&value).unwrap().len() as u64
+            })
+            .sum()
+    })
+}
+
+/// zstd compression in parallel: its C code allocates its contexts and
+/// buffers with malloc, which `#[global_allocator]` does not reach.
+fn zstd_parallel(threads: usize, buffers: usize) -> u64 {
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            thread::spawn(move || {
+                let mut state = t as u64 + 11;
+                let mut sum = 0u64;
+                for _ in 0..buffers / threads.max(1) {
+                    let len = 4096 + (next(&mut state) as usize) % 60_000;
+                    let input: Vec<u8> = (0..len).map(|i| (i % 61) as u8 ^ (state as u8)).collect();
+                    let packed = zstd::bulk::compress(&input, 3).unwrap();
+                    sum += packed.len() as u64;
+                }
+                sum
+            })
+        })
+        .collect();
+    workers.into_iter().map(|w| w.join().unwrap()).sum()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let sum = match args.get(1).map(String::as_str) {
@@ -111,6 +157,8 @@ fn main() {
         Some("prodcons") => prodcons(arg(&args, 2), arg(&args, 3)),
         Some("realloc") => realloc_growth(arg(&args, 2), arg(&args, 3)),
         Some("memcpy") => memcpy(arg(&args, 2), arg(&args, 3)),
+        Some("json") => json(arg(&args, 2), arg(&args, 3)),
+        Some("zstd") => zstd_parallel(arg(&args, 2), arg(&args, 3)),
         _ => {
             eprintln!("usage: see the header of src/main.rs");
             std::process::exit(2)
