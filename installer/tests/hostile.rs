@@ -7,7 +7,6 @@
 mod common;
 
 use common::{HttpServer, Sandbox, TARGETS, copy_of_release, release, resign_manifest, text, tree};
-use sha2::{Digest, Sha256};
 
 const VERSION: &str = "musl1.2.6-mimalloc3.4.3-r1";
 
@@ -64,10 +63,7 @@ fn assert_hostile_refused(bytes: Vec<u8>, expected: &str) {
     let copy = copy_of_release();
     let name = format!("{}.tar.zst", top());
     std::fs::write(copy.path().join(&name), &bytes).unwrap();
-    let sha256: String = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 = xtask::tree_hash::sha256_hex(&bytes);
     resign_manifest(copy.path(), |m| {
         let artifact = m.sysroot.target.get_mut(TARGETS[0]).unwrap();
         artifact.size = bytes.len() as u64;

@@ -8,7 +8,6 @@ mod common;
 use std::io::Read;
 
 use common::{HttpServer, Sandbox, TARGETS, copy_of_release, release, resign_manifest, text, tree};
-use sha2::{Digest, Sha256};
 
 const OLD: &str = "musl1.2.6-mimalloc3.4.3-r1";
 const NEW: &str = "musl1.2.6-mimalloc3.4.3-r2";
@@ -47,10 +46,7 @@ fn newer_release() -> tempfile::TempDir {
     let bytes = zstd::encode_all(builder.into_inner().unwrap().as_slice(), 3).unwrap();
     let name = format!("{new_top}.tar.zst");
     std::fs::write(copy.path().join(&name), &bytes).unwrap();
-    let sha256: String = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 = xtask::tree_hash::sha256_hex(&bytes);
     resign_manifest(copy.path(), |m| {
         m.release_timestamp += 86_400;
         m.sysroot.version = NEW.to_owned();

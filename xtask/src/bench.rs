@@ -356,6 +356,34 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores")
 }
 
+/// The header and separator of a table with a column per variant, then `extra` columns.
+fn table_header(extra: &[&str]) -> String {
+    let columns: Vec<&str> = Variant::ALL
+        .iter()
+        .map(|v| v.name())
+        .chain(extra.iter().copied())
+        .collect();
+    let mut text = String::from("| workload |");
+    for c in &columns {
+        text += &format!(" {c} |");
+    }
+    text += "\n|---|";
+    text += &"---|".repeat(columns.len());
+    text + "\n"
+}
+
+/// Measurements grouped by workload, in the order they were taken.
+fn rows_by_workload(report: &Report) -> Vec<(&str, Vec<&Measurement>)> {
+    let mut rows: Vec<(&str, Vec<&Measurement>)> = Vec::new();
+    for m in &report.measurements {
+        match rows.last_mut() {
+            Some((name, row)) if *name == m.workload => row.push(m),
+            _ => rows.push((m.workload.as_str(), vec![m])),
+        }
+    }
+    rows
+}
+
 fn markdown(report: &Report) -> String {
     let mut text = format!(
         "Machine: {}. {} run(s) per variant after a warm-up, variants alternated; median wall time in \
@@ -369,27 +397,9 @@ fn markdown(report: &Report) -> String {
             ""
         }
     );
-    text += "| workload |";
-    for v in Variant::ALL {
-        text += &format!(" {} |", v.name());
-    }
-    text += " fastmusl gap closed |\n|---|";
-    for _ in Variant::ALL {
-        text += "---|";
-    }
-    text += "---|\n";
-    let mut names: Vec<&str> = report
-        .measurements
-        .iter()
-        .map(|m| m.workload.as_str())
-        .collect();
-    names.dedup();
-    for name in names {
-        let row: Vec<&Measurement> = report
-            .measurements
-            .iter()
-            .filter(|m| m.workload == name)
-            .collect();
+    let rows = rows_by_workload(report);
+    text += &table_header(&["fastmusl gap closed"]);
+    for (name, row) in &rows {
         let by = |v: Variant| {
             row.iter()
                 .find(|m| m.variant == v.name())
@@ -398,7 +408,7 @@ fn markdown(report: &Report) -> String {
         };
         let glibc = by(Variant::Glibc);
         text += &format!("| {name} |");
-        for m in &row {
+        for m in row {
             text += &format!(
                 " {:.3} ({:.3}–{:.3}) {:.2}× |",
                 m.median_s,
@@ -414,24 +424,11 @@ fn markdown(report: &Report) -> String {
         );
         text += &format!(" {:.0}% |\n", 100.0 * (stock - ours) / (stock - ceiling));
     }
-    text += "\nPeak RSS (KiB), largest over the runs:\n\n| workload |";
-    for v in Variant::ALL {
-        text += &format!(" {} |", v.name());
-    }
-    text += "\n|---|";
-    for _ in Variant::ALL {
-        text += "---|";
-    }
-    text += "\n";
-    let mut names: Vec<&str> = report
-        .measurements
-        .iter()
-        .map(|m| m.workload.as_str())
-        .collect();
-    names.dedup();
-    for name in names {
+    text += "\nPeak RSS (KiB), largest over the runs:\n\n";
+    text += &table_header(&[]);
+    for (name, row) in &rows {
         text += &format!("| {name} |");
-        for m in report.measurements.iter().filter(|m| m.workload == name) {
+        for m in row {
             text += &format!(" {} |", m.peak_rss_kib);
         }
         text += "\n";
@@ -445,4 +442,46 @@ fn markdown(report: &Report) -> String {
         .join(", ");
     text += "\n";
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_markdown_report_has_a_row_per_workload_and_a_column_per_variant() {
+        let measurement = |workload: &str, variant: Variant, median_s: f64| Measurement {
+            workload: workload.to_owned(),
+            variant: variant.name(),
+            median_s,
+            min_s: median_s,
+            max_s: median_s,
+            peak_rss_kib: 100,
+            runs: 1,
+        };
+        let times = [1.0, 0.5, 10.0, 2.0, 0.5];
+        let measurements = ["a", "b"]
+            .iter()
+            .flat_map(|w| {
+                Variant::ALL
+                    .iter()
+                    .zip(times)
+                    .map(move |(v, t)| measurement(w, *v, t))
+            })
+            .collect();
+        let report = Report {
+            machine: "test".into(),
+            quick: true,
+            runs_per_variant: 1,
+            binary_size_bytes: vec![],
+            measurements,
+        };
+        let text = markdown(&report);
+        assert!(text.contains("| workload | glibc | glibc + mimalloc crate | stock musl | stock musl + mimalloc crate | fastmusl | fastmusl gap closed |\n|---|---|---|---|---|---|---|\n"), "{text}");
+        assert!(text.contains("| a | 1.000 (1.000–1.000) 1.00× | 0.500 (0.500–0.500) 0.50× | 10.000 (10.000–10.000) 10.00× | 2.000 (2.000–2.000) 2.00× | 0.500 (0.500–0.500) 0.50× | 100% |"), "{text}");
+        assert!(
+            text.contains("| b | 100 | 100 | 100 | 100 | 100 |"),
+            "{text}"
+        );
+    }
 }
