@@ -2,12 +2,12 @@
 # Installs what building and testing fastmusl needs on a Debian 12 host:
 # the cross compiler (clang, lld, llvm), make and patch for musl's build, the
 # Linux UAPI headers and libgcc of each target arch, qemu to run aarch64
-# binaries, minisign and the shells/HTTP server of the installer tests, and
-# rustup's musl targets. Safe to run again.
+# binaries, minisign and the shells/HTTP server of the installer tests, the
+# font of the benchmark plots, and rustup's musl targets. Safe to run again.
 set -eu
 
 packages="clang lld llvm make patch zstd minisign qemu-user-static \
-	curl dash bash python3 \
+	curl dash bash python3 fonts-dejavu-core \
 	linux-libc-dev-amd64-cross linux-libc-dev-arm64-cross \
 	libgcc-12-dev libgcc-12-dev-arm64-cross"
 

@@ -72,7 +72,8 @@ pub enum Command {
         name: String,
     },
     /// Time the workloads side by side for glibc, stock musl and fastmusl
-    /// (with and without the mimalloc crate); writes target/bench/report.{json,md}.
+    /// (with and without the mimalloc crate); writes target/bench/report.{json,md}
+    /// and churn-throughput.png.
     Bench {
         /// A small smoke run that checks the harness (minutes, not for conclusions).
         #[arg(long)]

@@ -1,6 +1,7 @@
 //! The benchmark harness works: `cargo xtask bench --quick` builds all five
 //! variants, checks each runs with the allocator it claims, runs every
-//! workload and writes the reports. (It says nothing about speed: the
+//! workload (the HTTP server under its load generator too) and writes the
+//! reports and the plot. (It says nothing about speed: the
 //! numbers come from full runs, `cargo xtask bench`.)
 
 mod common;
@@ -18,11 +19,21 @@ fn the_quick_smoke_run_builds_checks_and_reports_every_variant() {
         .map(|m| m["variant"].as_str().unwrap())
         .collect();
     assert_eq!(variants.len(), 5, "{variants:?}");
-    assert!(
-        measurements
-            .iter()
-            .all(|m| m["median_s"].as_f64().unwrap() > 0.0)
-    );
+    for m in measurements {
+        let figure = match m["http"].as_object() {
+            Some(http) => http["requests_per_s"]["median"].as_f64(),
+            None => m["wall_s"]["median"].as_f64(),
+        };
+        assert!(figure.is_some_and(|f| f > 0.0), "{m}");
+    }
+    let http: Vec<_> = measurements.iter().filter(|m| m["http"].is_object()).collect();
+    assert_eq!(http.len(), 5, "one HTTP measurement per variant");
+    for m in http {
+        let p50 = m["http"]["p50_ms"]["median"].as_f64().unwrap();
+        let p99 = m["http"]["p99_ms"]["median"].as_f64().unwrap();
+        let cpu = m["http"]["server_cpu_us_per_request"]["median"].as_f64().unwrap();
+        assert!(0.0 < p50 && p50 <= p99 && cpu > 0.0, "{m}");
+    }
     assert!(
         measurements
             .iter()
@@ -36,7 +47,13 @@ fn the_quick_smoke_run_builds_checks_and_reports_every_variant() {
         "producer/consumer x8",
         "realloc growth x8",
         "memcpy 1048576 B",
+        "churn large x16",
+        "HTTP server x8 requests/s",
+        "HTTP server x8 p99 latency ms",
     ] {
         assert!(markdown.contains(&format!("| {row} |")), "{markdown}");
     }
+    assert!(markdown.contains("\nMisses: "), "{markdown}");
+    let plot = std::fs::read(dir.join("churn-throughput.png")).unwrap();
+    assert!(plot.starts_with(b"\x89PNG\r\n\x1a\n") && plot.len() > 10_000);
 }

@@ -8,6 +8,8 @@
 //!   alloc-workloads memcpy SIZE BYTES           copy_from_slice of SIZE-byte buffers
 //!   alloc-workloads json THREADS DOCS           rayon: parse and re-serialise JSON
 //!   alloc-workloads zstd THREADS BUFFERS        zstd (C code, mallocs inside) in parallel
+//!   alloc-workloads serve THREADS               HTTP server on 127.0.0.1 until stdin closes
+//!   alloc-workloads load ADDR CONNECTIONS MILLIS  load generator for `serve`
 //! Each prints a checksum so the work cannot be optimised away, and its own
 //! peak resident size (`peak_rss_kib=N`, VmHWM) on stderr: measured inside
 //! the process, so the parent's memory at fork time does not count.
@@ -16,13 +18,19 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod http;
+
 use std::{hint::black_box, sync::mpsc, thread};
 
+fn usage() -> ! {
+    eprintln!("usage: see the header of src/main.rs");
+    std::process::exit(2)
+}
+
 fn arg(args: &[String], i: usize) -> usize {
-    args.get(i).and_then(|a| a.parse().ok()).unwrap_or_else(|| {
-        eprintln!("usage: see the header of src/main.rs");
-        std::process::exit(2)
-    })
+    args.get(i)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| usage())
 }
 
 /// xorshift: cheap, deterministic sizes.
@@ -44,6 +52,12 @@ fn churn(threads: usize, ops: usize, min: usize, max: usize) -> u64 {
                     let size = min + (next(&mut state) as usize) % (max - min + 1);
                     let mut block = Vec::<u8>::with_capacity(size);
                     block.push(i as u8);
+                    // Touch every further page, as a program that fills its
+                    // buffers would: peak RSS then compares allocators, not
+                    // which pages happened to be written.
+                    for page in block.spare_capacity_mut().iter_mut().step_by(4096) {
+                        page.write(0);
+                    }
                     sum += block[0] as u64;
                     slots[i % 256] = black_box(block);
                 }
@@ -69,7 +83,9 @@ fn prodcons(threads: usize, ops: usize) -> u64 {
             }
             0u64
         }));
-        handles.push(thread::spawn(move || rx.iter().map(|b| b.len() as u64).sum()));
+        handles.push(thread::spawn(move || {
+            rx.iter().map(|b| b.len() as u64).sum()
+        }));
     }
     handles.into_iter().map(|h| h.join().unwrap()).sum()
 }
@@ -112,12 +128,23 @@ fn json(threads: usize, docs: usize) -> u64 {
     let corpus: Vec<String> = (0..docs)
         .map(|i| {
             let items: Vec<String> = (0..20)
-                .map(|j| format!(r#"{{"id":{j},"name":"item-{i}-{j}","tags":["a","b","c"],"price":{}.5}}"#, i * j % 97))
+                .map(|j| {
+                    format!(
+                        r#"{{"id":{j},"name":"item-{i}-{j}","tags":["a","b","c"],"price":{}.5}}"#,
+                        i * j % 97
+                    )
+                })
                 .collect();
-            format!(r#"{{"doc":{i},"items":[{}],"meta":{{"source":"bench","ok":true}}}}"#, items.join(","))
+            format!(
+                r#"{{"doc":{i},"items":[{}],"meta":{{"source":"bench","ok":true}}}}"#,
+                items.join(",")
+            )
         })
         .collect();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     pool.install(|| {
         corpus
             .par_iter()
@@ -159,10 +186,12 @@ fn main() {
         Some("memcpy") => memcpy(arg(&args, 2), arg(&args, 3)),
         Some("json") => json(arg(&args, 2), arg(&args, 3)),
         Some("zstd") => zstd_parallel(arg(&args, 2), arg(&args, 3)),
-        _ => {
-            eprintln!("usage: see the header of src/main.rs");
-            std::process::exit(2)
+        Some("serve") => http::serve(arg(&args, 2)),
+        Some("load") => {
+            let addr = args.get(2).unwrap_or_else(|| usage());
+            http::load(addr, arg(&args, 3), arg(&args, 4))
         }
+        _ => usage(),
     };
     println!("{sum}");
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

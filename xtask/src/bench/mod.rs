@@ -10,8 +10,13 @@
 //! Method: one warm-up run per variant, then rounds that run every variant
 //! once in turn (A B C D E, A B C D E, …) so drift hits all alike; medians
 //! and min–max of wall time; peak RSS as the program reads its own VmHWM.
-//! Output:
-//! target/bench/report.json and target/bench/report.md.
+//! The HTTP server runs for a fixed time instead (see `http`).
+//! Output in target/bench/: report.json, report.md (tables and the goals
+//! checked, see `report`) and churn-throughput.png (see `plot`).
+
+mod http;
+mod plot;
+mod report;
 
 use std::{
     path::{Path, PathBuf},
@@ -21,6 +26,8 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
+
+pub use report::{Measurement, Report, Run, Spread};
 
 use crate::{
     default_sysroot_root,
@@ -82,50 +89,81 @@ impl Variant {
     }
 }
 
-/// One workload: a name and the program's arguments.
+/// One workload: its row in the tables, the plot line it belongs to, and
+/// how it is run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Workload {
     pub name: String,
     pub group: String,
     pub threads: usize,
-    pub args: Vec<String>,
+    /// Copies, not allocations: left out of the allocator goals.
+    pub allocates: bool,
+    /// Allocations the workload makes, where counted (for throughput).
+    pub allocations: Option<u64>,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub enum Kind {
+    /// A fixed amount of work: the program with these arguments, timed.
+    Timed { args: Vec<String> },
+    /// The HTTP server under load for a fixed time.
+    Http { connections: usize, millis: u64 },
+}
+
+fn timed(name: String, group: &str, threads: usize, args: &[&str]) -> Workload {
+    Workload {
+        name,
+        group: group.to_owned(),
+        threads,
+        allocates: group != "memcpy",
+        allocations: None,
+        kind: Kind::Timed {
+            args: args.iter().map(|a| a.to_string()).collect(),
+        },
+    }
 }
 
 fn workloads(quick: bool) -> Vec<Workload> {
     let mut list = Vec::new();
-    let threads: &[usize] = if quick { &[1, 8] } else { &[1, 2, 4, 8, 16] };
-    let scale = if quick { 20_000 } else { 1_000_000 };
+    let threads: &[usize] = if quick {
+        &[1, 8, 16]
+    } else {
+        &[1, 2, 4, 8, 16]
+    };
+    let scale = if quick { 20_000 } else { 500_000 };
     for (size, min, max, ops) in [
         ("small", 16, 512, scale),
         ("medium", 4 << 10, 64 << 10, scale / 10),
         ("large", 128 << 10, 512 << 10, scale / 100),
     ] {
         for &t in threads {
-            list.push(Workload {
-                name: format!("churn {size} x{t}"),
-                group: format!("churn {size}"),
-                threads: t,
-                args: vec![
-                    "churn".into(),
-                    t.to_string(),
-                    ops.to_string(),
-                    min.to_string(),
-                    max.to_string(),
-                ],
-            });
+            let (t, ops, min, max) = (
+                t.to_string(),
+                ops.to_string(),
+                min.to_string(),
+                max.to_string(),
+            );
+            let mut churn = timed(
+                format!("churn {size} x{t}"),
+                &format!("churn {size}"),
+                t.parse().unwrap_or(1),
+                &["churn", &t, &ops, &min, &max],
+            );
+            churn.allocations = Some(churn.threads as u64 * ops.parse::<u64>().unwrap_or(0));
+            list.push(churn);
         }
     }
     for (name, cmd) in [
         ("producer/consumer", "prodcons"),
         ("realloc growth", "realloc"),
     ] {
-        let t = 8;
-        list.push(Workload {
-            name: format!("{name} x{t}"),
-            group: name.into(),
-            threads: t,
-            args: vec![cmd.into(), t.to_string(), scale.to_string()],
-        });
+        list.push(timed(
+            format!("{name} x8"),
+            name,
+            8,
+            &[cmd, "8", &scale.to_string()],
+        ));
     }
     let (docs, buffers) = if quick {
         (2_000, 200)
@@ -133,49 +171,44 @@ fn workloads(quick: bool) -> Vec<Workload> {
         (100_000, 20_000)
     };
     for t in [1, 8] {
+        let threads = t.to_string();
+        list.push(timed(
+            format!("rayon JSON x{t}"),
+            "rayon JSON",
+            t,
+            &["json", &threads, &docs.to_string()],
+        ));
+        list.push(timed(
+            format!("zstd from C x{t}"),
+            "zstd from C",
+            t,
+            &["zstd", &threads, &buffers.to_string()],
+        ));
+    }
+    let http_threads: &[usize] = if quick { &[8] } else { &[2, 8] };
+    for &t in http_threads {
         list.push(Workload {
-            name: format!("rayon JSON x{t}"),
-            group: "rayon JSON".into(),
+            name: format!("HTTP server x{t}"),
+            group: "HTTP server".into(),
             threads: t,
-            args: vec!["json".into(), t.to_string(), docs.to_string()],
-        });
-        list.push(Workload {
-            name: format!("zstd from C x{t}"),
-            group: "zstd from C".into(),
-            threads: t,
-            args: vec!["zstd".into(), t.to_string(), buffers.to_string()],
+            allocates: true,
+            allocations: None,
+            kind: Kind::Http {
+                connections: 32,
+                millis: if quick { 1_000 } else { 5_000 },
+            },
         });
     }
-    let bytes = if quick { 64 << 20 } else { 4 << 30 };
+    let bytes = if quick { 64 << 20 } else { 4u64 << 30 };
     for size in [64, 1 << 10, 64 << 10, 1 << 20] {
-        list.push(Workload {
-            name: format!("memcpy {size} B"),
-            group: "memcpy".into(),
-            threads: 1,
-            args: vec!["memcpy".into(), size.to_string(), bytes.to_string()],
-        });
+        list.push(timed(
+            format!("memcpy {size} B"),
+            "memcpy",
+            1,
+            &["memcpy", &size.to_string(), &bytes.to_string()],
+        ));
     }
     list
-}
-
-#[derive(Debug, Serialize)]
-pub struct Measurement {
-    pub workload: String,
-    pub variant: &'static str,
-    pub median_s: f64,
-    pub min_s: f64,
-    pub max_s: f64,
-    pub peak_rss_kib: u64,
-    pub runs: usize,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Report {
-    pub machine: String,
-    pub quick: bool,
-    pub runs_per_variant: usize,
-    pub binary_size_bytes: Vec<(&'static str, u64)>,
-    pub measurements: Vec<Measurement>,
 }
 
 pub fn run(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
@@ -193,34 +226,45 @@ pub fn run(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
         check_allocator(variant, &binary)?;
         binaries.push((variant, binary));
     }
+    // One load generator for all: only the server's allocator varies.
+    let load_generator = binaries[0].1.clone();
     let runs = if quick { 1 } else { 5 };
     let mut measurements = Vec::new();
     for workload in workloads(quick) {
         eprintln!("bench: {}", workload.name);
-        let mut times: Vec<Vec<f64>> = vec![Vec::new(); binaries.len()];
-        let mut rss = vec![0u64; binaries.len()];
+        let run_once = |binary: &Path| -> Result<Run> {
+            match &workload.kind {
+                Kind::Timed { args } => timed_run(binary, args),
+                Kind::Http {
+                    connections,
+                    millis,
+                } => {
+                    let run = http::run(
+                        binary,
+                        &load_generator,
+                        workload.threads,
+                        *connections,
+                        *millis,
+                    )?;
+                    Ok(Run {
+                        wall_s: 0.0,
+                        peak_rss_kib: run.peak_rss_kib,
+                        http: Some(run),
+                    })
+                }
+            }
+        };
         for (_, binary) in &binaries {
-            timed_run(binary, &workload.args)?; // warm-up
+            run_once(binary)?; // warm-up
         }
+        let mut results: Vec<Vec<Run>> = vec![Vec::new(); binaries.len()];
         for _ in 0..runs {
             for (i, (_, binary)) in binaries.iter().enumerate() {
-                let (seconds, peak) = timed_run(binary, &workload.args)?;
-                times[i].push(seconds);
-                rss[i] = rss[i].max(peak);
+                results[i].push(run_once(binary)?);
             }
         }
-        for (i, (variant, _)) in binaries.iter().enumerate() {
-            let mut t = times[i].clone();
-            t.sort_by(f64::total_cmp);
-            measurements.push(Measurement {
-                workload: workload.name.clone(),
-                variant: variant.name(),
-                median_s: t[t.len() / 2],
-                min_s: t[0],
-                max_s: t[t.len() - 1],
-                peak_rss_kib: rss[i],
-                runs,
-            });
+        for ((variant, _), runs) in binaries.iter().zip(&results) {
+            measurements.push(Measurement::new(&workload, *variant, runs));
         }
     }
     let binary_size_bytes = binaries
@@ -238,16 +282,20 @@ pub fn run(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
         out.join("report.json"),
         serde_json::to_string_pretty(&report)?,
     )?;
-    let markdown = markdown(&report);
+    let markdown = report.markdown();
     std::fs::write(out.join("report.md"), &markdown)?;
+    plot::churn_throughput(&report, &out.join("churn-throughput.png"))?;
     print!("{markdown}");
     Ok(out)
 }
 
-/// Builds the workloads for `variant` (stripped, release).
+/// Builds the workloads for `variant` (stripped, release) and copies the
+/// binary to target/bench/bin/<variant>. Variants of one target share a
+/// cargo target directory, so tokio, hyper and the rest compile once per
+/// target, not once per variant.
 fn build_variant(variant: Variant, sysroot: &Sysroot, out: &Path) -> Result<PathBuf> {
     let src = project_root().join("xtask/bench/alloc-workloads");
-    let target_dir = out.join("build").join(variant.slug());
+    let target_dir = out.join("build").join(variant.target());
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&src)
@@ -292,9 +340,13 @@ fn build_variant(variant: Variant, sysroot: &Sysroot, out: &Path) -> Result<Path
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    Ok(target_dir
+    let built = target_dir
         .join(variant.target())
-        .join("release/alloc-workloads"))
+        .join("release/alloc-workloads");
+    let binary = out.join("bin").join(variant.slug()).join("alloc-workloads");
+    std::fs::create_dir_all(binary.parent().expect("a file in a directory"))?;
+    std::fs::copy(&built, &binary).with_context(|| format!("copying {}", built.display()))?;
+    Ok(binary)
 }
 
 /// The binary must contain the allocator it claims: fastmusl prints its
@@ -323,10 +375,10 @@ fn check_allocator(variant: Variant, binary: &Path) -> Result<()> {
 }
 
 /// Wall time and peak RSS (KiB, the program's own VmHWM) of one run.
-fn timed_run(binary: &Path, args: &[String]) -> Result<(f64, u64)> {
+fn timed_run(binary: &Path, args: &[String]) -> Result<Run> {
     let started = Instant::now();
     let output = Command::new(binary).args(args).output()?;
-    let seconds = started.elapsed().as_secs_f64();
+    let wall_s = started.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
         bail!(
@@ -335,12 +387,16 @@ fn timed_run(binary: &Path, args: &[String]) -> Result<(f64, u64)> {
             output.status
         );
     }
-    let peak = stderr
+    let peak_rss_kib = stderr
         .lines()
         .find_map(|l| l.strip_prefix("peak_rss_kib="))
         .and_then(|v| v.trim().parse().ok())
         .with_context(|| format!("{} printed no peak_rss_kib", binary.display()))?;
-    Ok((seconds, peak))
+    Ok(Run {
+        wall_s,
+        peak_rss_kib,
+        http: None,
+    })
 }
 
 fn machine() -> String {
@@ -354,134 +410,4 @@ fn machine() -> String {
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{cpu}, {cores} cores")
-}
-
-/// The header and separator of a table with a column per variant, then `extra` columns.
-fn table_header(extra: &[&str]) -> String {
-    let columns: Vec<&str> = Variant::ALL
-        .iter()
-        .map(|v| v.name())
-        .chain(extra.iter().copied())
-        .collect();
-    let mut text = String::from("| workload |");
-    for c in &columns {
-        text += &format!(" {c} |");
-    }
-    text += "\n|---|";
-    text += &"---|".repeat(columns.len());
-    text + "\n"
-}
-
-/// Measurements grouped by workload, in the order they were taken.
-fn rows_by_workload(report: &Report) -> Vec<(&str, Vec<&Measurement>)> {
-    let mut rows: Vec<(&str, Vec<&Measurement>)> = Vec::new();
-    for m in &report.measurements {
-        match rows.last_mut() {
-            Some((name, row)) if *name == m.workload => row.push(m),
-            _ => rows.push((m.workload.as_str(), vec![m])),
-        }
-    }
-    rows
-}
-
-fn markdown(report: &Report) -> String {
-    let mut text = format!(
-        "Machine: {}. {} run(s) per variant after a warm-up, variants alternated; median wall time in \
-         seconds (min–max), ratio vs glibc. Gap closed = (T_stock_musl − T) / (T_stock_musl − T_ceiling), \
-         ceiling = glibc + mimalloc crate.{}\n\n",
-        report.machine,
-        report.runs_per_variant,
-        if report.quick {
-            " QUICK SMOKE RUN: not for conclusions."
-        } else {
-            ""
-        }
-    );
-    let rows = rows_by_workload(report);
-    text += &table_header(&["fastmusl gap closed"]);
-    for (name, row) in &rows {
-        let by = |v: Variant| {
-            row.iter()
-                .find(|m| m.variant == v.name())
-                .map(|m| m.median_s)
-                .unwrap_or(f64::NAN)
-        };
-        let glibc = by(Variant::Glibc);
-        text += &format!("| {name} |");
-        for m in row {
-            text += &format!(
-                " {:.3} ({:.3}–{:.3}) {:.2}× |",
-                m.median_s,
-                m.min_s,
-                m.max_s,
-                m.median_s / glibc
-            );
-        }
-        let (stock, ceiling, ours) = (
-            by(Variant::StockMusl),
-            by(Variant::GlibcMimalloc),
-            by(Variant::Fastmusl),
-        );
-        text += &format!(" {:.0}% |\n", 100.0 * (stock - ours) / (stock - ceiling));
-    }
-    text += "\nPeak RSS (KiB), largest over the runs:\n\n";
-    text += &table_header(&[]);
-    for (name, row) in &rows {
-        text += &format!("| {name} |");
-        for m in row {
-            text += &format!(" {} |", m.peak_rss_kib);
-        }
-        text += "\n";
-    }
-    text += "\nStripped binary size (bytes): ";
-    text += &report
-        .binary_size_bytes
-        .iter()
-        .map(|(v, s)| format!("{v} {s}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    text += "\n";
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_markdown_report_has_a_row_per_workload_and_a_column_per_variant() {
-        let measurement = |workload: &str, variant: Variant, median_s: f64| Measurement {
-            workload: workload.to_owned(),
-            variant: variant.name(),
-            median_s,
-            min_s: median_s,
-            max_s: median_s,
-            peak_rss_kib: 100,
-            runs: 1,
-        };
-        let times = [1.0, 0.5, 10.0, 2.0, 0.5];
-        let measurements = ["a", "b"]
-            .iter()
-            .flat_map(|w| {
-                Variant::ALL
-                    .iter()
-                    .zip(times)
-                    .map(move |(v, t)| measurement(w, *v, t))
-            })
-            .collect();
-        let report = Report {
-            machine: "test".into(),
-            quick: true,
-            runs_per_variant: 1,
-            binary_size_bytes: vec![],
-            measurements,
-        };
-        let text = markdown(&report);
-        assert!(text.contains("| workload | glibc | glibc + mimalloc crate | stock musl | stock musl + mimalloc crate | fastmusl | fastmusl gap closed |\n|---|---|---|---|---|---|---|\n"), "{text}");
-        assert!(text.contains("| a | 1.000 (1.000–1.000) 1.00× | 0.500 (0.500–0.500) 0.50× | 10.000 (10.000–10.000) 10.00× | 2.000 (2.000–2.000) 2.00× | 0.500 (0.500–0.500) 0.50× | 100% |"), "{text}");
-        assert!(
-            text.contains("| b | 100 | 100 | 100 | 100 | 100 |"),
-            "{text}"
-        );
-    }
 }

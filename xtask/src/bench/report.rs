@@ -1,0 +1,421 @@
+//! What a bench run measured, and the Markdown made from it: the tables,
+//! and the project's goals checked workload by workload.
+
+use serde::Serialize;
+
+use super::{Variant, Workload, http::HttpRun};
+
+/// One run of one variant on one workload.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub wall_s: f64,
+    pub peak_rss_kib: u64,
+    pub http: Option<HttpRun>,
+}
+
+/// Median and range of a figure over the measured runs.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Spread {
+        let mut sorted: Vec<f64> = values.into_iter().collect();
+        sorted.sort_by(f64::total_cmp);
+        match sorted.as_slice() {
+            [] => Spread {
+                median: f64::NAN,
+                min: f64::NAN,
+                max: f64::NAN,
+            },
+            s => Spread {
+                median: s[s.len() / 2],
+                min: s[0],
+                max: s[s.len() - 1],
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct HttpFigures {
+    pub requests_per_s: Spread,
+    pub p50_ms: Spread,
+    pub p99_ms: Spread,
+    pub server_cpu_us_per_request: Spread,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Measurement {
+    pub workload: String,
+    pub group: String,
+    pub threads: usize,
+    pub allocates: bool,
+    pub allocations: Option<u64>,
+    pub variant: &'static str,
+    pub runs: usize,
+    /// The largest peak RSS (KiB) over the runs.
+    pub peak_rss_kib: u64,
+    /// Wall time in seconds, for workloads that do a fixed amount of work.
+    pub wall_s: Option<Spread>,
+    /// For the HTTP workload, which runs for a fixed time instead.
+    pub http: Option<HttpFigures>,
+}
+
+impl Measurement {
+    pub fn new(workload: &Workload, variant: Variant, runs: &[Run]) -> Measurement {
+        let http: Vec<HttpRun> = runs.iter().filter_map(|r| r.http).collect();
+        Measurement {
+            workload: workload.name.clone(),
+            group: workload.group.clone(),
+            threads: workload.threads,
+            allocates: workload.allocates,
+            allocations: workload.allocations,
+            variant: variant.name(),
+            runs: runs.len(),
+            peak_rss_kib: runs.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0),
+            wall_s: http
+                .is_empty()
+                .then(|| Spread::of(runs.iter().map(|r| r.wall_s))),
+            http: (!http.is_empty()).then(|| HttpFigures {
+                requests_per_s: Spread::of(http.iter().map(|r| r.requests_per_s)),
+                p50_ms: Spread::of(http.iter().map(|r| r.p50_ms)),
+                p99_ms: Spread::of(http.iter().map(|r| r.p99_ms)),
+                server_cpu_us_per_request: Spread::of(http.iter().map(|r| r.cpu_us_per_request)),
+            }),
+        }
+    }
+
+    /// Seconds per unit of work, lower is better: the median wall time, or
+    /// for the HTTP server the time per request (1 / median requests/s).
+    pub fn cost(&self) -> f64 {
+        match (&self.wall_s, &self.http) {
+            (Some(wall), _) => wall.median,
+            (None, Some(http)) => 1.0 / http.requests_per_s.median,
+            (None, None) => f64::NAN,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub machine: String,
+    pub quick: bool,
+    pub runs_per_variant: usize,
+    pub binary_size_bytes: Vec<(&'static str, u64)>,
+    pub measurements: Vec<Measurement>,
+}
+
+/// One workload's measurements, one per variant, in `Variant::ALL` order.
+pub struct Row<'a> {
+    pub workload: &'a str,
+    pub cells: Vec<&'a Measurement>,
+}
+
+impl Row<'_> {
+    pub fn of(&self, variant: Variant) -> Option<&Measurement> {
+        self.cells
+            .iter()
+            .copied()
+            .find(|m| m.variant == variant.name())
+    }
+
+    fn cost(&self, variant: Variant) -> f64 {
+        self.of(variant).map_or(f64::NAN, Measurement::cost)
+    }
+
+    fn rss(&self, variant: Variant) -> f64 {
+        self.of(variant).map_or(f64::NAN, |m| m.peak_rss_kib as f64)
+    }
+}
+
+impl Report {
+    /// Measurements grouped by workload, in the order they were taken.
+    pub fn rows(&self) -> Vec<Row<'_>> {
+        let mut rows: Vec<Row<'_>> = Vec::new();
+        for m in &self.measurements {
+            match rows.last_mut() {
+                Some(row) if row.workload == m.workload => row.cells.push(m),
+                _ => rows.push(Row {
+                    workload: &m.workload,
+                    cells: vec![m],
+                }),
+            }
+        }
+        rows
+    }
+
+    pub fn markdown(&self) -> String {
+        let rows = self.rows();
+        let (timed, http): (Vec<&Row>, Vec<&Row>) = rows
+            .iter()
+            .partition(|r| r.cells.iter().all(|m| m.wall_s.is_some()));
+        let mut text = format!(
+            "Machine: {}. {} run(s) per variant after a warm-up, variants alternated.{}\n\n",
+            self.machine,
+            self.runs_per_variant,
+            if self.quick {
+                " QUICK SMOKE RUN: not for conclusions."
+            } else {
+                ""
+            }
+        );
+        text += "Median wall time in seconds (min–max) and ratio to glibc. Gap closed = \
+                 (T_stock_musl − T) / (T_stock_musl − T_ceiling), ceiling = glibc + mimalloc crate.\n\n";
+        text += &table_header(&["fastmusl ÷ ceiling", "fastmusl gap closed"]);
+        for row in &timed {
+            text += &format!("| {} |", row.workload);
+            let glibc = row.cost(Variant::Glibc);
+            for m in &row.cells {
+                let wall = m.wall_s.expect("a timed row");
+                text += &format!(
+                    " {:.3} ({:.3}–{:.3}) {:.2}× |",
+                    wall.median,
+                    wall.min,
+                    wall.max,
+                    wall.median / glibc
+                );
+            }
+            text += &format!(
+                " {:.2}× | {:.0}% |\n",
+                row.cost(Variant::Fastmusl) / row.cost(Variant::GlibcMimalloc),
+                gap_closed(row)
+            );
+        }
+        if !http.is_empty() {
+            text += "\nHTTP server (hyper on tokio, THREADS worker threads) under 32 keep-alive \
+                     connections from one load generator on 127.0.0.1: median (min–max).\n\n";
+            text += &table_header(&[]);
+            type Pick = fn(&HttpFigures) -> Spread;
+            let figures: [(&str, Pick, usize); 4] = [
+                ("requests/s", |h| h.requests_per_s, 0),
+                ("p50 latency ms", |h| h.p50_ms, 2),
+                ("p99 latency ms", |h| h.p99_ms, 2),
+                ("server CPU µs/request", |h| h.server_cpu_us_per_request, 1),
+            ];
+            for row in &http {
+                for (label, pick, digits) in figures {
+                    text += &format!("| {} {label} |", row.workload);
+                    for m in &row.cells {
+                        let s = m.http.as_ref().map(pick).expect("an HTTP row");
+                        text += &format!(
+                            " {:.digits$} ({:.digits$}–{:.digits$}) |",
+                            s.median, s.min, s.max
+                        );
+                    }
+                    text += "\n";
+                }
+            }
+        }
+        text += "\nPeak RSS (KiB), the largest over the runs:\n\n";
+        text += &table_header(&[]);
+        for row in &rows {
+            text += &format!("| {} |", row.workload);
+            for m in &row.cells {
+                text += &format!(" {} |", m.peak_rss_kib);
+            }
+            text += "\n";
+        }
+        text += "\nStripped binary size (bytes): ";
+        text += &self
+            .binary_size_bytes
+            .iter()
+            .map(|(v, s)| format!("{v} {s}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        text += "\n\n";
+        text += &goals(&rows);
+        text
+    }
+}
+
+fn gap_closed(row: &Row) -> f64 {
+    let (stock, ceiling, ours) = (
+        row.cost(Variant::StockMusl),
+        row.cost(Variant::GlibcMimalloc),
+        row.cost(Variant::Fastmusl),
+    );
+    100.0 * (stock - ours) / (stock - ceiling)
+}
+
+/// The project's goals, checked on every workload they apply to; a miss is
+/// marked so the table says by how much.
+fn goals(rows: &[Row]) -> String {
+    let mut text = String::from(
+        "Goals, fastmusl against: the ceiling (time ≤ 1.00×, allocation workloads), stock musl \
+         (≥ 10× faster at 8 threads, allocation workloads), glibc (time ≤ 1.00×, every workload; \
+         peak RSS ≤ 1.2×). For the HTTP server, time is time per request. **MISS** marks a goal \
+         not met.\n\n\
+         | workload | ÷ ceiling | stock musl ÷ fastmusl | ÷ glibc | peak RSS ÷ glibc |\n|---|---|---|---|---|\n",
+    );
+    let mut misses = [0usize; 4];
+    let mut cell = |value: f64, met: bool, goal: usize| {
+        if met {
+            format!("{value:.2}×")
+        } else {
+            misses[goal] += 1;
+            format!("**{value:.2}× MISS**")
+        }
+    };
+    for row in rows {
+        let Some(ours) = row.of(Variant::Fastmusl) else {
+            continue;
+        };
+        let cost = ours.cost();
+        let ceiling = if ours.allocates {
+            let r = cost / row.cost(Variant::GlibcMimalloc);
+            cell(r, r <= 1.0, 0)
+        } else {
+            "–".into()
+        };
+        let stock = if ours.allocates && ours.threads == 8 {
+            let r = row.cost(Variant::StockMusl) / cost;
+            cell(r, r >= 10.0, 1)
+        } else {
+            "–".into()
+        };
+        let glibc = cost / row.cost(Variant::Glibc);
+        let glibc = cell(glibc, glibc <= 1.0, 2);
+        let rss = row.rss(Variant::Fastmusl) / row.rss(Variant::Glibc);
+        let rss = cell(rss, rss <= 1.2, 3);
+        text += &format!(
+            "| {} | {ceiling} | {stock} | {glibc} | {rss} |\n",
+            row.workload
+        );
+    }
+    text += &format!(
+        "\nMisses: {} against the ceiling, {} against stock musl, {} against glibc's time, {} against glibc's RSS.\n",
+        misses[0], misses[1], misses[2], misses[3]
+    );
+    text
+}
+
+/// The header and separator of a table with a column per variant, then `extra` columns.
+fn table_header(extra: &[&str]) -> String {
+    let columns: Vec<&str> = Variant::ALL
+        .iter()
+        .map(|v| v.name())
+        .chain(extra.iter().copied())
+        .collect();
+    let mut text = String::from("| workload |");
+    for c in &columns {
+        text += &format!(" {c} |");
+    }
+    text += "\n|---|";
+    text += &"---|".repeat(columns.len());
+    text + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::{Kind, Workload};
+
+    fn workload(name: &str, threads: usize, allocates: bool) -> Workload {
+        Workload {
+            name: name.into(),
+            group: name.into(),
+            threads,
+            allocates,
+            allocations: None,
+            kind: Kind::Timed { args: vec![] },
+        }
+    }
+
+    fn measured(workload: &Workload, seconds: [f64; 5], rss: [u64; 5]) -> Vec<Measurement> {
+        Variant::ALL
+            .iter()
+            .zip(seconds.iter().zip(rss))
+            .map(|(v, (s, r))| {
+                let run = Run {
+                    wall_s: *s,
+                    peak_rss_kib: r,
+                    http: None,
+                };
+                Measurement::new(workload, *v, &[run.clone(), run])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_markdown_has_a_row_per_workload_a_column_per_variant_and_marks_missed_goals() {
+        //               glibc  ceiling stock  stock+mi  fastmusl
+        let met = measured(
+            &workload("a x8", 8, true),
+            [1.0, 0.5, 10.0, 2.0, 0.5],
+            [100; 5],
+        );
+        let missed = measured(
+            &workload("b x8", 8, true),
+            [1.0, 0.5, 4.0, 2.0, 2.0],
+            [100, 100, 100, 100, 130],
+        );
+        let copies = measured(
+            &workload("c", 1, false),
+            [1.0, 1.0, 2.0, 2.0, 1.5],
+            [100; 5],
+        );
+        let report = Report {
+            machine: "test".into(),
+            quick: true,
+            runs_per_variant: 2,
+            binary_size_bytes: vec![],
+            measurements: [met, missed, copies].into_iter().flatten().collect(),
+        };
+        let text = report.markdown();
+        assert!(text.contains("| workload | glibc | glibc + mimalloc crate | stock musl | stock musl + mimalloc crate | fastmusl | fastmusl ÷ ceiling | fastmusl gap closed |\n|---|---|---|---|---|---|---|---|\n"), "{text}");
+        assert!(text.contains("| a x8 | 1.000 (1.000–1.000) 1.00× | 0.500 (0.500–0.500) 0.50× | 10.000 (10.000–10.000) 10.00× | 2.000 (2.000–2.000) 2.00× | 0.500 (0.500–0.500) 0.50× | 1.00× | 100% |"), "{text}");
+        assert!(
+            text.contains("| b x8 | 100 | 100 | 100 | 100 | 130 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| a x8 | 1.00× | 20.00× | 0.50× | 1.00× |"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "| b x8 | **4.00× MISS** | **2.00× MISS** | **2.00× MISS** | **1.30× MISS** |"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("| c | – | – | **1.50× MISS** | 1.00× |"),
+            "{text}"
+        );
+        assert!(text.contains("Misses: 1 against the ceiling, 1 against stock musl, 2 against glibc's time, 1 against glibc's RSS."), "{text}");
+    }
+
+    #[test]
+    fn http_rows_compare_time_per_request() {
+        let w = Workload {
+            name: "HTTP server x8".into(),
+            group: "HTTP server".into(),
+            threads: 8,
+            allocates: true,
+            allocations: None,
+            kind: Kind::Http {
+                connections: 32,
+                millis: 1000,
+            },
+        };
+        let run = |requests_per_s: f64| Run {
+            wall_s: 0.0,
+            peak_rss_kib: 1000,
+            http: Some(HttpRun {
+                requests_per_s,
+                p50_ms: 1.0,
+                p99_ms: 2.0,
+                cpu_us_per_request: 50.0,
+                peak_rss_kib: 1000,
+            }),
+        };
+        let glibc = Measurement::new(&w, Variant::Glibc, &[run(1000.0), run(1200.0), run(800.0)]);
+        assert_eq!(glibc.http.unwrap().requests_per_s.median, 1000.0);
+        assert_eq!(glibc.cost(), 0.001);
+        assert!(glibc.wall_s.is_none());
+    }
+}
