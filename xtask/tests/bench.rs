@@ -26,12 +26,17 @@ fn the_quick_smoke_run_builds_checks_and_reports_every_variant() {
         };
         assert!(figure.is_some_and(|f| f > 0.0), "{m}");
     }
-    let http: Vec<_> = measurements.iter().filter(|m| m["http"].is_object()).collect();
+    let http: Vec<_> = measurements
+        .iter()
+        .filter(|m| m["http"].is_object())
+        .collect();
     assert_eq!(http.len(), 5, "one HTTP measurement per variant");
     for m in http {
         let p50 = m["http"]["p50_ms"]["median"].as_f64().unwrap();
         let p99 = m["http"]["p99_ms"]["median"].as_f64().unwrap();
-        let cpu = m["http"]["server_cpu_us_per_request"]["median"].as_f64().unwrap();
+        let cpu = m["http"]["server_cpu_us_per_request"]["median"]
+            .as_f64()
+            .unwrap();
         assert!(0.0 < p50 && p50 <= p99 && cpu > 0.0, "{m}");
     }
     assert!(
@@ -54,6 +59,14 @@ fn the_quick_smoke_run_builds_checks_and_reports_every_variant() {
         assert!(markdown.contains(&format!("| {row} |")), "{markdown}");
     }
     assert!(markdown.contains("\nMisses: "), "{markdown}");
+    for allocator in [
+        "| glibc | glibc malloc |",
+        "| stock musl | musl mallocng |",
+        "| fastmusl | mimalloc v3.4.3 (in libc) |",
+        "(mimalloc crate) |",
+    ] {
+        assert!(markdown.contains(allocator), "{markdown}");
+    }
     let plot = std::fs::read(dir.join("churn-throughput.png")).unwrap();
     assert!(plot.starts_with(b"\x89PNG\r\n\x1a\n") && plot.len() > 10_000);
 }

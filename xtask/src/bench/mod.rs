@@ -27,11 +27,12 @@ use std::{
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-pub use report::{Measurement, Report, Run, Spread};
+pub use report::{Measurement, Report, Run, Spread, VariantInfo};
 
 use crate::{
     default_sysroot_root,
     fixture::{Sysroot, mimalloc_banner},
+    pins::SourcePins,
     project_root,
     sysroot::{SysrootRequest, build_or_reuse},
 };
@@ -133,8 +134,10 @@ fn workloads(quick: bool) -> Vec<Workload> {
     };
     let scale = if quick { 20_000 } else { 500_000 };
     for (size, min, max, ops) in [
-        ("small", 16, 512, scale),
-        ("medium", 4 << 10, 64 << 10, scale / 10),
+        // Enough operations that even the fastest variant runs for tenths of
+        // a second: startup and thread creation stay out of the comparison.
+        ("small", 16, 512, scale * 4),
+        ("medium", 4 << 10, 64 << 10, scale / 5),
         ("large", 128 << 10, 512 << 10, scale / 100),
     ] {
         for &t in threads {
@@ -220,10 +223,16 @@ pub fn run(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
     let sysroot = Sysroot::open(&sysroot_dir)?;
     let out = project_root().join("target/bench");
     std::fs::create_dir_all(&out)?;
+    let pins = SourcePins::load(&project_root().join("sysroots/sources.toml"))?;
     let mut binaries = Vec::new();
+    let mut variants = Vec::new();
     for variant in Variant::ALL {
         let binary = build_variant(variant, &sysroot, &out)?;
-        check_allocator(variant, &binary)?;
+        variants.push(VariantInfo {
+            name: variant.name(),
+            allocator: check_allocator(variant, &binary, &pins.mimalloc.version)?,
+            stripped_size_bytes: stripped_size(&binary)?,
+        });
         binaries.push((variant, binary));
     }
     // One load generator for all: only the server's allocator varies.
@@ -267,15 +276,11 @@ pub fn run(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
             measurements.push(Measurement::new(&workload, *variant, runs));
         }
     }
-    let binary_size_bytes = binaries
-        .iter()
-        .map(|(v, b)| Ok((v.name(), std::fs::metadata(b)?.len())))
-        .collect::<Result<_>>()?;
     let report = Report {
         machine: machine(),
         quick,
         runs_per_variant: runs,
-        binary_size_bytes,
+        variants,
         measurements,
     };
     std::fs::write(
@@ -350,9 +355,10 @@ fn build_variant(variant: Variant, sysroot: &Sysroot, out: &Path) -> Result<Path
 }
 
 /// The binary must contain the allocator it claims: fastmusl prints its
-/// libc's mimalloc 3.4.3 banner, the mimalloc-crate variants a banner of
-/// the crate's mimalloc, glibc and stock musl none.
-fn check_allocator(variant: Variant, binary: &Path) -> Result<()> {
+/// libc's mimalloc banner (of the pinned version), the mimalloc-crate
+/// variants a banner of the crate's mimalloc, glibc and stock musl none.
+/// Returns the allocator, for the report.
+fn check_allocator(variant: Variant, binary: &Path, pinned_mimalloc: &str) -> Result<String> {
     let output = Command::new(binary)
         .args(["churn", "1", "1000", "16", "64"])
         .env("MIMALLOC_VERBOSE", "1")
@@ -360,18 +366,41 @@ fn check_allocator(variant: Variant, binary: &Path) -> Result<()> {
         .with_context(|| format!("running {}", binary.display()))?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     let banner = mimalloc_banner(&stderr);
-    let ok = match variant {
-        Variant::Glibc | Variant::StockMusl => banner.is_none(),
-        Variant::GlibcMimalloc | Variant::StockMuslMimalloc => banner.is_some(),
-        Variant::Fastmusl => banner.is_some_and(|b| b.starts_with("v3.4.3")),
+    let version = banner.and_then(|b| b.split_whitespace().next());
+    let allocator = match (variant, version) {
+        (Variant::Glibc, None) => Some("glibc malloc".to_owned()),
+        (Variant::StockMusl, None) => Some("musl mallocng".to_owned()),
+        (Variant::GlibcMimalloc | Variant::StockMuslMimalloc, Some(v)) => {
+            Some(format!("mimalloc {v} (mimalloc crate)"))
+        }
+        (Variant::Fastmusl, Some(v)) if v == format!("v{pinned_mimalloc}") => {
+            Some(format!("mimalloc {v} (in libc)"))
+        }
+        _ => None,
     };
-    if !output.status.success() || !ok {
-        bail!(
+    match allocator {
+        Some(allocator) if output.status.success() => Ok(allocator),
+        _ => bail!(
             "the {} binary does not run with the allocator it claims (banner: {banner:?})",
             variant.name()
-        );
+        ),
     }
-    Ok(())
+}
+
+/// The binary's size with its symbol table stripped too (`llvm-strip`, from
+/// the llvm package the sysroot build needs anyway).
+fn stripped_size(binary: &Path) -> Result<u64> {
+    let stripped = binary.with_extension("stripped");
+    let status = Command::new("llvm-strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(binary)
+        .status()
+        .context("running llvm-strip (install llvm)")?;
+    if !status.success() {
+        bail!("llvm-strip {} failed ({status})", binary.display());
+    }
+    Ok(std::fs::metadata(&stripped)?.len())
 }
 
 /// Wall time and peak RSS (KiB, the program's own VmHWM) of one run.
