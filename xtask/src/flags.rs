@@ -81,6 +81,9 @@ pub enum Command {
         /// Directory holding the pinned source archives [env: FASTMUSL_MIRROR].
         #[arg(long)]
         mirror: Option<PathBuf>,
+        /// Measure nothing: rewrite report.md and the plot from this report.json.
+        #[arg(long, value_name = "REPORT_JSON", conflicts_with_all = ["quick", "mirror"])]
+        rewrite: Option<PathBuf>,
     },
     /// Print the tree hash (see sysroots/sources.toml) of a .tar.gz archive,
     /// or of the given subdirectories of a directory.

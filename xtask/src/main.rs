@@ -70,7 +70,11 @@ fn main() -> Result<()> {
             );
             println!("{}", output.manifest.display());
         }
-        flags::Command::Bench { quick, mirror } => {
+        flags::Command::Bench {
+            rewrite: Some(report_json),
+            ..
+        } => xtask::bench::rewrite(&report_json)?,
+        flags::Command::Bench { quick, mirror, .. } => {
             let dir = xtask::bench::run(quick, mirror)?;
             eprintln!("fastmusl: report in {}", dir.display());
         }

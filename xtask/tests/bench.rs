@@ -69,4 +69,17 @@ fn the_quick_smoke_run_builds_checks_and_reports_every_variant() {
     }
     let plot = std::fs::read(dir.join("churn-throughput.png")).unwrap();
     assert!(plot.starts_with(b"\x89PNG\r\n\x1a\n") && plot.len() > 10_000);
+
+    // `--rewrite` makes the same tables, and the plot, from report.json alone.
+    std::fs::remove_file(dir.join("report.md")).unwrap();
+    std::fs::remove_file(dir.join("churn-throughput.png")).unwrap();
+    xtask::bench::rewrite(&dir.join("report.json")).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("report.md")).unwrap(),
+        markdown
+    );
+    assert_eq!(
+        std::fs::read(dir.join("churn-throughput.png")).unwrap(),
+        plot
+    );
 }

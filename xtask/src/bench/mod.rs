@@ -229,7 +229,7 @@ pub fn run(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
     for variant in Variant::ALL {
         let binary = build_variant(variant, &sysroot, &out)?;
         variants.push(VariantInfo {
-            name: variant.name(),
+            name: variant.name().to_owned(),
             allocator: check_allocator(variant, &binary, &pins.mimalloc.version)?,
             stripped_size_bytes: stripped_size(&binary)?,
         });
@@ -292,6 +292,19 @@ pub fn run(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
     plot::churn_throughput(&report, &out.join("churn-throughput.png"))?;
     print!("{markdown}");
     Ok(out)
+}
+
+/// Writes report.md and churn-throughput.png again, beside `report_json`,
+/// from the measurements in it: a change to the tables or the plot need
+/// not cost another full run.
+pub fn rewrite(report_json: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(report_json)
+        .with_context(|| format!("reading {}", report_json.display()))?;
+    let report: Report = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a bench report", report_json.display()))?;
+    let dir = report_json.parent().unwrap_or(Path::new("."));
+    std::fs::write(dir.join("report.md"), report.markdown())?;
+    plot::churn_throughput(&report, &dir.join("churn-throughput.png"))
 }
 
 /// Builds the workloads for `variant` (stripped, release) and copies the

@@ -79,12 +79,14 @@ pub fn churn_throughput(report: &Report, path: &Path) -> Result<()> {
         if low > high {
             continue; // nothing measured for this size
         }
+        // The range reaches well below the lowest line: the legend goes there.
+        let y_range = (low / 12.0..high * 1.5).log_scale();
         let mut chart = ChartBuilder::on(panel)
             .caption(&group, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .build_cartesian_2d(-0.25..max_log2 + 0.25, (low / 1.5..high * 1.5).log_scale())?;
+            .build_cartesian_2d(-0.25..max_log2 + 0.25, y_range)?;
         chart
             .configure_mesh()
             .light_line_style(TRANSPARENT)
@@ -92,7 +94,11 @@ pub fn churn_throughput(report: &Report, path: &Path) -> Result<()> {
             .x_desc("threads")
             .y_desc("M allocations/s")
             .x_label_formatter(&|x| format!("{:.0}", x.exp2()))
-            .y_label_formatter(&|y| format!("{y:.2}"))
+            .y_label_formatter(&|y| {
+                // As many decimals as the tick needs: 100, 1, 0.01, 0.001.
+                let decimals = (-y.log10().floor()).max(0.0) as usize;
+                format!("{y:.decimals$}")
+            })
             .draw()?;
         for (variant, points) in lines {
             let color = colour(variant);

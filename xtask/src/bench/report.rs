@@ -1,7 +1,7 @@
 //! What a bench run measured, and the Markdown made from it: the tables,
 //! and the project's goals checked workload by workload.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Variant, Workload, http::HttpRun};
 
@@ -14,7 +14,7 @@ pub struct Run {
 }
 
 /// Median and range of a figure over the measured runs.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Spread {
     pub median: f64,
     pub min: f64,
@@ -40,7 +40,7 @@ impl Spread {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct HttpFigures {
     pub requests_per_s: Spread,
     pub p50_ms: Spread,
@@ -48,14 +48,14 @@ pub struct HttpFigures {
     pub server_cpu_us_per_request: Spread,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Measurement {
     pub workload: String,
     pub group: String,
     pub threads: usize,
     pub allocates: bool,
     pub allocations: Option<u64>,
-    pub variant: &'static str,
+    pub variant: String,
     pub runs: usize,
     /// The largest peak RSS (KiB) over the runs.
     pub peak_rss_kib: u64,
@@ -74,7 +74,7 @@ impl Measurement {
             threads: workload.threads,
             allocates: workload.allocates,
             allocations: workload.allocations,
-            variant: variant.name(),
+            variant: variant.name().to_owned(),
             runs: runs.len(),
             peak_rss_kib: runs.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0),
             wall_s: http
@@ -111,14 +111,14 @@ impl Measurement {
 
 /// What each variant's binary is: its allocator as checked at run time, and
 /// its size with symbols stripped.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct VariantInfo {
-    pub name: &'static str,
+    pub name: String,
     pub allocator: String,
     pub stripped_size_bytes: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
     pub machine: String,
     pub quick: bool,
