@@ -244,12 +244,8 @@ fn installer_version() -> Result<String> {
 /// this machine are remapped out of the binary.
 fn build_installer(sysroot: &Sysroot) -> Result<PathBuf> {
     let triple = sysroot.platform.triple.as_str();
-    let env = sysroot.platform.triple.env_suffix();
     let target_dir = project_root().join("target/installer-build");
-    let linker = format!(
-        "target.{triple}.linker={}",
-        toml::Value::String(sysroot.tools.linker.display().to_string())
-    );
+    let linker = sysroot.linker_config_arg();
     let cargo_home = std::env::var("CARGO_HOME")
         .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
     let remaps = toml::Value::Array(vec![
@@ -261,7 +257,9 @@ fn build_installer(sysroot: &Sysroot) -> Result<PathBuf> {
     ]);
     let rustflags = format!("target.{triple}.rustflags={remaps}");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = std::process::Command::new(cargo)
+    let mut cmd = std::process::Command::new(cargo);
+    sysroot.set_c_toolchain_env(&mut cmd);
+    let output = cmd
         .current_dir(project_root())
         .args([
             "build",
@@ -277,8 +275,6 @@ fn build_installer(sysroot: &Sysroot) -> Result<PathBuf> {
             &rustflags,
         ])
         .env("CARGO_TARGET_DIR", &target_dir)
-        .env(format!("CC_{env}"), &sysroot.tools.cc)
-        .env(format!("AR_{env}"), &sysroot.tools.ar)
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS")

@@ -68,6 +68,24 @@ impl Sysroot {
         text
     }
 
+    /// `cargo --config` value that links this target with the sysroot's
+    /// linker, for builds that must not touch any config file.
+    pub fn linker_config_arg(&self) -> String {
+        format!(
+            "target.{}.linker={}",
+            self.platform.triple.as_str(),
+            toml::Value::String(self.tools.linker.display().to_string())
+        )
+    }
+
+    /// Sets `CC_<triple>` and `AR_<triple>` to the sysroot's C wrappers, so
+    /// build scripts (the cc crate) compile their C for this target.
+    pub fn set_c_toolchain_env(&self, cmd: &mut Command) {
+        let env = self.platform.triple.env_suffix();
+        cmd.env(format!("CC_{env}"), &self.tools.cc)
+            .env(format!("AR_{env}"), &self.tools.ar);
+    }
+
     /// Runs a binary of this target: natively, or under its emulator.
     pub fn command_for(&self, binary: &Path) -> Command {
         if self.platform.is_foreign() {

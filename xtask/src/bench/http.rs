@@ -10,6 +10,8 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+use super::reported;
+
 /// What one run measured.
 #[derive(Debug, Clone, Copy)]
 pub struct HttpRun {
@@ -67,10 +69,7 @@ pub fn run(
     }
     let report = String::from_utf8_lossy(&load.stdout);
     let field = |name: &str| -> Result<f64> {
-        report
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-            .and_then(|v| v.parse().ok())
+        reported(&report, name)
             .with_context(|| format!("the load generator printed no {name}: {report:?}"))
     };
     let (requests, seconds) = (field("requests")?, field("seconds")?);
@@ -96,11 +95,7 @@ pub fn run(
         .parse()
         .with_context(|| format!("the server printed no request count: {served:?}"))?;
     let value = |name: &str| -> Result<u64> {
-        stderr
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
-            .and_then(|v| v.trim().parse().ok())
-            .with_context(|| format!("the server printed no {name}: {stderr:?}"))
+        reported(&stderr, name).with_context(|| format!("the server printed no {name}: {stderr:?}"))
     };
     if served < requests {
         bail!("the server counted {served} requests, the load generator {requests}");

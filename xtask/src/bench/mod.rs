@@ -141,19 +141,14 @@ fn workloads(quick: bool) -> Vec<Workload> {
         ("large", 128 << 10, 512 << 10, scale / 100),
     ] {
         for &t in threads {
-            let (t, ops, min, max) = (
-                t.to_string(),
-                ops.to_string(),
-                min.to_string(),
-                max.to_string(),
-            );
+            let args = [t, ops, min, max].map(|n| n.to_string());
             let mut churn = timed(
                 format!("churn {size} x{t}"),
                 &format!("churn {size}"),
-                t.parse().unwrap_or(1),
-                &["churn", &t, &ops, &min, &max],
+                t,
+                &["churn", &args[0], &args[1], &args[2], &args[3]],
             );
-            churn.allocations = Some(churn.threads as u64 * ops.parse::<u64>().unwrap_or(0));
+            churn.allocations = Some((t * ops) as u64);
             list.push(churn);
         }
     }
@@ -330,25 +325,16 @@ fn build_variant(variant: Variant, sysroot: &Sysroot, out: &Path) -> Result<Path
     if variant.mimalloc_crate() {
         cmd.args(["--features", "mimalloc"]);
     }
-    let env = sysroot.platform.triple.env_suffix();
     match variant {
         Variant::Fastmusl => {
-            let linker = format!(
-                "target.{HOST_MUSL}.linker={}",
-                toml::Value::String(sysroot.tools.linker.display().to_string())
-            );
-            cmd.args(["--config", &linker]);
-            cmd.env(format!("CC_{env}"), &sysroot.tools.cc)
-                .env(format!("AR_{env}"), &sysroot.tools.ar);
+            cmd.args(["--config", &sysroot.linker_config_arg()]);
+            sysroot.set_c_toolchain_env(&mut cmd);
         }
         // rustup's own musl (and libc.a), with the C of the mimalloc crate
         // and zstd compiled for musl by fastmusl's C wrapper, as there is
         // no musl-gcc here.
-        Variant::StockMusl | Variant::StockMuslMimalloc => {
-            cmd.env(format!("CC_{env}"), &sysroot.tools.cc)
-                .env(format!("AR_{env}"), &sysroot.tools.ar);
-        }
-        _ => {}
+        Variant::StockMusl | Variant::StockMuslMimalloc => sysroot.set_c_toolchain_env(&mut cmd),
+        Variant::Glibc | Variant::GlibcMimalloc => {}
     }
     let output = cmd.output().context("running cargo")?;
     if !output.status.success() {
@@ -416,6 +402,14 @@ fn stripped_size(binary: &Path) -> Result<u64> {
     Ok(std::fs::metadata(&stripped)?.len())
 }
 
+/// The value a workload program reported as `name=value` (among
+/// whitespace-separated words or on a line of its own).
+fn reported<T: std::str::FromStr>(text: &str, name: &str) -> Option<T> {
+    text.split_whitespace()
+        .find_map(|word| word.strip_prefix(name)?.strip_prefix('='))
+        .and_then(|value| value.parse().ok())
+}
+
 /// Wall time and peak RSS (KiB, the program's own VmHWM) of one run.
 fn timed_run(binary: &Path, args: &[String]) -> Result<Run> {
     let started = Instant::now();
@@ -429,10 +423,7 @@ fn timed_run(binary: &Path, args: &[String]) -> Result<Run> {
             output.status
         );
     }
-    let peak_rss_kib = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("peak_rss_kib="))
-        .and_then(|v| v.trim().parse().ok())
+    let peak_rss_kib = reported(&stderr, "peak_rss_kib")
         .with_context(|| format!("{} printed no peak_rss_kib", binary.display()))?;
     Ok(Run {
         wall_s,
