@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use flate2::read::GzDecoder;
 
 use crate::{
-    pins::{Pin, SourcePin},
+    pins::{Pin, SourcePin, UpstreamFix},
     tree_hash::{Tree, sha256_hex},
 };
 
@@ -59,33 +59,78 @@ pub fn fetch_verified(
     cache_dir: &Path,
 ) -> Result<VerifiedSource> {
     let pin = source.pin().with_context(|| format!("source `{name}`"))?;
+    let what = format!("the pinned {name} {}", source.version);
+    fetch_pinned(
+        name,
+        &what,
+        &source.file,
+        &source.urls,
+        pin,
+        mirror,
+        cache_dir,
+    )
+}
+
+/// Fetches one of `name`'s upstream fixes (a patch file), verified against
+/// its pin, from the same places as the sources.
+pub fn fetch_upstream_fix(
+    name: &str,
+    fix: &UpstreamFix,
+    mirror: Option<&Path>,
+    cache_dir: &Path,
+) -> Result<VerifiedSource> {
+    let what = format!("{name}'s upstream fix {}", &fix.commit[..12]);
+    fetch_pinned(
+        name,
+        &what,
+        &fix.file,
+        std::slice::from_ref(&fix.url),
+        fix.pin(),
+        mirror,
+        cache_dir,
+    )
+}
+
+/// `file` from `mirror`, else from `cache_dir`, else from `urls`; checked
+/// against `pin` before it is returned. `what` names it in errors.
+fn fetch_pinned(
+    name: &str,
+    what: &str,
+    file: &str,
+    urls: &[String],
+    pin: Pin<'_>,
+    mirror: Option<&Path>,
+    cache_dir: &Path,
+) -> Result<VerifiedSource> {
     if let Some(mirror) = mirror {
-        let path = mirror.join(&source.file);
+        let path = mirror.join(file);
         let bytes = std::fs::read(&path).with_context(|| {
             format!(
-                "the mirror {} has no readable {} (the pinned {name} {})",
+                "the mirror {} has no readable {file} ({what})",
                 mirror.display(),
-                source.file,
-                source.version
             )
         })?;
-        return verify(name, &source.file, path.display().to_string(), bytes, pin);
+        return verify(name, file, path.display().to_string(), bytes, pin);
     }
 
-    let cached = cache_dir.join(&source.file);
+    let cached = cache_dir.join(file);
     if let Ok(bytes) = std::fs::read(&cached) {
-        match verify(name, &source.file, cached.display().to_string(), bytes, pin) {
+        match verify(name, file, cached.display().to_string(), bytes, pin) {
             Ok(v) => return Ok(v),
             // A damaged cache entry is replaced by a fresh download.
             Err(e) => eprintln!("warning: {e:#}\n  downloading it again"),
         }
     }
     let mut errors = Vec::new();
-    for url in &source.urls {
-        match download(url).and_then(|bytes| verify(name, &source.file, url.clone(), bytes, pin)) {
+    for url in urls {
+        match download(url).and_then(|bytes| verify(name, file, url.clone(), bytes, pin)) {
             Ok(verified) => {
-                std::fs::create_dir_all(cache_dir)?;
-                let tmp = cache_dir.join(format!(".{}.partial", source.file));
+                let dir = cached.parent().unwrap_or(cache_dir);
+                std::fs::create_dir_all(dir)?;
+                let tmp = cached.with_file_name(format!(
+                    ".{}.partial",
+                    cached.file_name().unwrap_or_default().to_string_lossy()
+                ));
                 std::fs::write(&tmp, &verified.bytes)?;
                 std::fs::rename(&tmp, &cached)?;
                 return Ok(verified);
@@ -95,11 +140,9 @@ pub fn fetch_verified(
         }
     }
     bail!(
-        "could not fetch {name} {}:\n  {}\nWithout network access, pass --mirror DIR (or set {MIRROR_ENV}) \
-         to a directory holding {}.",
-        source.version,
+        "could not fetch {what}:\n  {}\nWithout network access, pass --mirror DIR (or set {MIRROR_ENV}) \
+         to a directory holding {file}.",
         errors.join("\n  "),
-        source.file
     )
 }
 
@@ -146,6 +189,10 @@ fn verify(
 }
 
 impl VerifiedSource {
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// Unpacks into `dest` (which must not exist), dropping the archive's
     /// top-level directory. Only directories, regular files and symlinks
     /// that stay inside `dest` are accepted.

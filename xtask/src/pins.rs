@@ -35,8 +35,31 @@ pub struct SourcePin {
     pub archive_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tree_sha256: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Advisories against this version that nothing here fixes yet. Always
+    /// written, so a sysroot manifest says "none" explicitly.
+    #[serde(default)]
     pub open_advisories: Vec<Advisory>,
+    /// Upstream's own fixes after this release, applied in order before the
+    /// project's patches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstream_fixes: Vec<UpstreamFix>,
+}
+
+/// One upstream commit after the pinned release, as a `git format-patch`
+/// file pinned by its SHA-256.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamFix {
+    pub commit: String,
+    pub subject: String,
+    /// Advisories (CVE ids) this commit closes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub advisories: Vec<String>,
+    /// Relative path in a mirror directory and in the download cache.
+    pub file: String,
+    /// Where upstream serves the commit as a patch.
+    pub url: String,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -66,12 +89,16 @@ impl SourcePins {
         let pins: SourcePins = toml::from_str(text)?;
         for (name, source) in [("musl", &pins.musl), ("mimalloc", &pins.mimalloc)] {
             source.pin().with_context(|| format!("source `{name}`"))?;
+            for fix in &source.upstream_fixes {
+                fix.check()
+                    .with_context(|| format!("source `{name}`, upstream fix {}", fix.commit))?;
+            }
         }
         parse_date(&pins.sysroot.source_date).context("sysroot.source_date")?;
         Ok(pins)
     }
 
-    /// `musl1.2.6-mimalloc3.4.3-r1`: what a sysroot is called in paths,
+    /// `musl1.2.6-mimalloc3.4.3-r2`: what a sysroot is called in paths,
     /// manifests and artifact names.
     pub fn sysroot_version(&self) -> String {
         format!(
@@ -96,15 +123,40 @@ impl SourcePin {
         let hex = match pin {
             Pin::ArchiveSha256(h) | Pin::TreeSha256(h) => h,
         };
-        if hex.len() != 64
-            || !hex
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        {
-            bail!("pin `{hex}` is not a lowercase hex SHA-256");
-        }
+        check_lowercase_hex(hex, 64).context("not a SHA-256")?;
         Ok(pin)
     }
+}
+
+impl UpstreamFix {
+    pub fn pin(&self) -> Pin<'_> {
+        Pin::ArchiveSha256(&self.sha256)
+    }
+
+    fn check(&self) -> Result<()> {
+        check_lowercase_hex(&self.sha256, 64).context("sha256")?;
+        check_lowercase_hex(&self.commit, 40).context("commit")?;
+        let path = Path::new(&self.file);
+        if self.file.is_empty()
+            || !path
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+        {
+            bail!("file `{}` is not a plain relative path", self.file);
+        }
+        Ok(())
+    }
+}
+
+fn check_lowercase_hex(hex: &str, len: usize) -> Result<()> {
+    if hex.len() != len
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
+        bail!("`{hex}` is not {len} lowercase hex digits");
+    }
+    Ok(())
 }
 
 /// Days-from-civil (Howard Hinnant's algorithm): `YYYY-MM-DD` to Unix seconds.
@@ -182,13 +234,24 @@ mod tests {
         assert_eq!(pins.mimalloc.version, "3.4.3");
         assert!(matches!(pins.musl.pin().unwrap(), Pin::ArchiveSha256(_)));
         assert!(matches!(pins.mimalloc.pin().unwrap(), Pin::TreeSha256(_)));
-        let ids: Vec<_> = pins
-            .musl
-            .open_advisories
+        assert!(pins.musl.open_advisories.is_empty());
+        let fixes = &pins.musl.upstream_fixes;
+        assert_eq!(fixes.len(), 19);
+        assert!(fixes[0].file.starts_with("musl-patches/0001-"));
+        assert!(fixes[18].file.starts_with("musl-patches/0019-"));
+        let closed: Vec<&str> = fixes
             .iter()
-            .map(|a| a.id.as_str())
+            .flat_map(|f| f.advisories.iter().map(String::as_str))
             .collect();
-        assert_eq!(ids, ["CVE-2026-6042", "CVE-2026-40200"]);
+        assert_eq!(
+            closed,
+            [
+                "CVE-2026-6042",
+                "CVE-2026-40200",
+                "CVE-2026-40200",
+                "CVE-2026-40200"
+            ]
+        );
     }
 
     #[test]

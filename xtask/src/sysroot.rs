@@ -240,6 +240,13 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
         .clone()
         .or_else(|| std::env::var_os(fetch::MIRROR_ENV).map(PathBuf::from));
     let musl = fetch::fetch_verified("musl", &inputs.pins.musl, mirror.as_deref(), &cache)?;
+    let musl_fixes = inputs
+        .pins
+        .musl
+        .upstream_fixes
+        .iter()
+        .map(|fix| fetch::fetch_upstream_fix("musl", fix, mirror.as_deref(), &cache))
+        .collect::<Result<Vec<_>>>()?;
     let mimalloc =
         fetch::fetch_verified("mimalloc", &inputs.pins.mimalloc, mirror.as_deref(), &cache)?;
 
@@ -265,10 +272,19 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
 
     let musl_dir = build_dir.join("musl");
     let mimalloc_dir = build_dir.join("mimalloc");
-    unpack_and_patch(&sh, &musl, &musl_dir, &inputs, "musl/", &mut log)?;
+    unpack_and_patch(
+        &sh,
+        &musl,
+        &musl_fixes,
+        &musl_dir,
+        &inputs,
+        "musl/",
+        &mut log,
+    )?;
     unpack_and_patch(
         &sh,
         &mimalloc,
+        &[],
         &mimalloc_dir,
         &inputs,
         "mimalloc/",
@@ -413,9 +429,12 @@ fn check_uapi_headers(sh: &Shell, platform: &TargetPlatform) -> Result<UapiHeade
     })
 }
 
+/// Unpacks `source`, applies its verified upstream fixes in order, then the
+/// project's own patches (`patches/<patch_prefix>`).
 fn unpack_and_patch(
     sh: &Shell,
     source: &VerifiedSource,
+    upstream_fixes: &[VerifiedSource],
     dest: &Path,
     inputs: &BuildInputs,
     patch_prefix: &str,
@@ -425,6 +444,10 @@ fn unpack_and_patch(
         .unpack(dest)
         .with_context(|| format!("unpacking {} from {}", source.name, source.origin))?;
     let _dir = sh.push_dir(dest);
+    for fix in upstream_fixes {
+        log.run(cmd!(sh, "patch -p1 --forward --batch --no-backup-if-mismatch").stdin(fix.bytes()))
+            .with_context(|| format!("applying {} to {}", fix.origin, source.name))?;
+    }
     for (name, path, _) in inputs
         .patches
         .iter()

@@ -1,5 +1,6 @@
 //! C programs linked statically against each sysroot with its C wrapper and
-//! run (natively for x86_64, under qemu for aarch64): malloc's contract,
+//! run (natively for x86_64, under qemu for aarch64): musl's upstream fixes
+//! since 1.2.6, malloc's contract,
 //! fork from a busy multithreaded parent, thread start/exit, and mimalloc's
 //! own test-api and test-stress from its 3.4.3 tree.
 
@@ -26,6 +27,27 @@ fn malloc_contract_holds() {
             stdout_of(&out).starts_with("ok "),
             "{triple}: {}",
             stdout_of(&out)
+        );
+    }
+}
+
+/// musl's upstream fixes since 1.2.6 are in libc.a: each check in
+/// `c/upstream_fixes.c` fails (or crashes, or hangs) against stock 1.2.6.
+#[test]
+fn upstream_fixes_since_musl_1_2_6_are_in_libc() {
+    for triple in TARGETS {
+        let s = sysroot(triple);
+        let bin = compile_c(
+            s,
+            "upstream_fixes",
+            &[c_test_source("upstream_fixes.c")],
+            &[],
+        );
+        let out = run_ok(s, &bin, &[], &[], Duration::from_secs(60));
+        assert_eq!(
+            stdout_of(&out),
+            "ok gb18030\nok strptime\nok regex\nok fmemopen\n",
+            "{triple}"
         );
     }
 }

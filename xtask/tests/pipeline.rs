@@ -34,7 +34,8 @@ fn an_unchanged_sysroot_is_reused_not_rebuilt() {
     );
 }
 
-/// A mirror with `musl` and `mimalloc` archives, either possibly replaced.
+/// A mirror with `musl` and `mimalloc` archives, either possibly replaced,
+/// and musl's upstream fixes.
 fn mirror_with(musl: Option<Vec<u8>>, mimalloc: Option<Vec<u8>>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let real = shared_mirror();
@@ -44,6 +45,12 @@ fn mirror_with(musl: Option<Vec<u8>>, mimalloc: Option<Vec<u8>>) -> tempfile::Te
     ] {
         let bytes = replacement.unwrap_or_else(|| std::fs::read(real.join(name)).unwrap());
         std::fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    let fixes = dir.path().join("musl-patches");
+    std::fs::create_dir(&fixes).unwrap();
+    for entry in std::fs::read_dir(real.join("musl-patches")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, fixes.join(path.file_name().unwrap())).unwrap();
     }
     dir
 }
@@ -130,6 +137,33 @@ fn a_mimalloc_tree_with_one_changed_file_is_refused() {
         message.contains(&format!("actual {actual_tree}")),
         "{message}"
     );
+    assert_nothing_built(out_root.path());
+}
+
+/// One changed byte in an upstream fix (the GB18030 one, CVE-2026-6042):
+/// refused by its pin before anything is unpacked.
+#[test]
+fn a_musl_fix_with_one_changed_byte_is_refused() {
+    let mirror = mirror_with(None, None);
+    let name = "musl-patches/0007-fix-pathological-slowness-incorrect-mappings-in-icon.patch";
+    let path = mirror.path().join(name);
+    let mut patch = std::fs::read(&path).unwrap();
+    let at = patch.len() - 100;
+    patch[at] ^= 0x20;
+    std::fs::write(&path, &patch).unwrap();
+    let (result, out_root) = build_from(mirror.path());
+    let message = format!("{:#}", result.unwrap_err());
+    assert!(message.contains(name), "{message}");
+    assert!(
+        message
+            .contains("expected b4f16a9a61d73fc8856a89e56c38d03935889ed51d2ef461c173ebf924bef576"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("actual {}", sha256_hex(&patch))),
+        "{message}"
+    );
+    assert!(message.contains("Nothing was unpacked"), "{message}");
     assert_nothing_built(out_root.path());
 }
 
