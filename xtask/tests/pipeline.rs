@@ -251,7 +251,7 @@ fn the_manifest_records_versions_pins_and_flags() {
     for triple in TARGETS {
         let s = sysroot(triple);
         let m = &s.manifest;
-        assert_eq!(m.version, "musl1.2.6-mimalloc3.4.3-r1");
+        assert_eq!(m.version, "musl1.2.6-mimalloc3.4.3-r2");
         assert_eq!(m.target.as_str(), triple);
         assert_eq!(
             m.musl.archive_sha256.as_deref(),
@@ -259,6 +259,16 @@ fn the_manifest_records_versions_pins_and_flags() {
         );
         assert!(m.mimalloc.tree_sha256.is_some());
         assert_eq!(m.patches.len(), 2);
+        // Upstream's fixes since 1.2.6, in order, and no advisory left open.
+        let fixes = &m.musl.upstream_fixes;
+        assert_eq!(fixes.len(), 19, "{triple}");
+        assert!(fixes[0].commit.starts_with("6f6bd4a1896b"));
+        assert!(fixes[18].commit.starts_with("b306b16af15c"));
+        let gb18030 = fixes.iter().find(|f| f.commit.starts_with("67219f0130ec"));
+        assert_eq!(gb18030.unwrap().advisories, ["CVE-2026-6042"]);
+        assert!(m.musl.open_advisories.is_empty());
+        let text = std::fs::read_to_string(s.dir.join(MANIFEST_FILE)).unwrap();
+        assert!(text.contains("open_advisories = []"), "{text}");
         assert!(
             m.compiler.version.contains("clang"),
             "{}",
@@ -366,4 +376,78 @@ fn the_linker_wrapper_swaps_only_the_crt_objects() {
         ],
         "{recorded}"
     );
+}
+
+/// rustc escapes spaces and backslashes in its GNU-style response files,
+/// and rust-lld unescapes them: the wrapper finds rust-lld from an escaped
+/// path, and writes this sysroot's crt objects escaped, here with a space
+/// in both the rustup home and the sysroot.
+#[test]
+fn the_linker_wrapper_keeps_response_file_escapes() {
+    let s = sysroot("x86_64-unknown-linux-musl");
+    let dir = tempfile::tempdir().unwrap();
+    let moved = dir.path().join("Jane Doe/sysroot");
+    std::fs::create_dir_all(moved.join("bin")).unwrap();
+    std::fs::create_dir_all(moved.join("lib")).unwrap();
+    let linker = moved.join("bin").join(s.tools.linker.file_name().unwrap());
+    std::fs::copy(&s.tools.linker, &linker).unwrap();
+
+    let rustup = dir.path().join("Rust Up/toolchains/stable");
+    let lld_dir = rustup.join("lib/rustlib/x86_64-unknown-linux-gnu/bin");
+    std::fs::create_dir_all(&lld_dir).unwrap();
+    let record = dir.path().join("args");
+    let fake_lld = lld_dir.join("rust-lld");
+    std::fs::write(
+        &fake_lld,
+        format!(
+            "#!/bin/sh\nfor a do printf '%s\\n' \"$a\"; case $a in @*) sed 's/^/  /' \"${{a#@}}\";; esac; done > '{}'\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake_lld, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let escaped = |p: &Path| p.display().to_string().replace(' ', "\\ ");
+    let self_contained = rustup.join("lib/rustlib/x86_64-unknown-linux-musl/lib/self-contained");
+    let response = dir.path().join("linker-args");
+    std::fs::write(
+        &response,
+        format!(
+            "{}/rcrt1.o\n{}/crtbeginS.o\nmain\\ file.o\n-lc\n",
+            escaped(&self_contained),
+            escaped(&self_contained)
+        ),
+    )
+    .unwrap();
+    let out = Command::new(&linker)
+        .arg(format!("@{}", response.display()))
+        .env_remove("FASTMUSL_RUST_LLD")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let recorded = std::fs::read_to_string(&record)
+        .expect("the rust-lld next to the escaped rustc sysroot was not run");
+    let lines: Vec<&str> = recorded.lines().collect();
+    assert_eq!(
+        lines[5..],
+        [
+            format!("  {}/rcrt1.o", escaped(&moved.join("lib"))),
+            format!("  {}/crtbeginS.o", escaped(&self_contained)),
+            "  main\\ file.o".to_owned(),
+            "  -lc".to_owned(),
+        ],
+        "{recorded}"
+    );
+}
+
+/// `<triple>-cc` with nothing to compile gives clang's own error, not a
+/// link of the crt objects it would add.
+#[test]
+fn the_c_wrapper_without_input_lets_clang_answer() {
+    let s = sysroot("x86_64-unknown-linux-musl");
+    let out = Command::new(&s.tools.cc).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = stderr_of(&out);
+    assert!(stderr.contains("no input files"), "{stderr}");
+    assert!(!stderr.contains("undefined symbol"), "{stderr}");
 }

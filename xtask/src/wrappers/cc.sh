@@ -18,16 +18,17 @@ if ! command -v "$clang" >/dev/null 2>&1; then
 	exit 127
 fi
 
-set -- --target=@CLANG_TARGET@ -nostdlibinc -isystem "$sysroot/include" "$@"
-
+# Called with nothing to do, clang's own error ("no input files") is the
+# right answer, not a link of the crt objects added below.
 mode=link
+[ "$#" -gt 0 ] || mode=compile
 for arg do
 	case $arg in
 	-c | -S | -E | -M | -MM | -fsyntax-only | --version | -v | -dumpversion | -dumpmachine | -print-* | --print-* | '-###')
 		mode=compile ;;
 	esac
 done
-if [ "$#" -eq 3 ]; then mode=compile; fi
+set -- --target=@CLANG_TARGET@ -nostdlibinc -isystem "$sysroot/include" "$@"
 
 if [ "$mode" = compile ]; then
 	exec "$clang" "$@"

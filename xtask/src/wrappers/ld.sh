@@ -15,14 +15,37 @@ set -eu
 
 sysroot=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd -P)
 lib="$sysroot/lib"
+# rustc writes a response file GNU-style: one argument per line, backslash
+# and space escaped with a backslash; rust-lld reads it back the same way
+# (quotes and tabs are special to it too). So lines read from one are
+# unescaped before use, and lines written to one are escaped.
+escape() { printf '%s\n' "$1" | sed 's/[\\ 	"'"'"']/\\&/g'; }
 
+# $1: an argument; $2: this sysroot's lib/ as it must be written there.
 swap_crt() {
 	case $1 in
 	*/self-contained/crt1.o | */self-contained/rcrt1.o | */self-contained/Scrt1.o | \
 	*/self-contained/crti.o | */self-contained/crtn.o)
-		printf '%s\n' "$lib/${1##*/}" ;;
+		printf '%s\n' "$2/${1##*/}" ;;
 	*) printf '%s\n' "$1" ;;
 	esac
+}
+
+# One line of a response file -> the argument it encodes (`\X` -> `X`).
+unescape() {
+	rest=$1 out=
+	while :; do
+		case $rest in
+		*\\*)
+			out=$out${rest%%\\*}
+			rest=${rest#*\\}
+			out=$out${rest%"${rest#?}"}
+			rest=${rest#?}
+			;;
+		*) break ;;
+		esac
+	done
+	printf '%s' "$out$rest"
 }
 
 rustc_sysroot=
@@ -35,20 +58,22 @@ for arg do
 	if [ "$first" = 1 ]; then set --; first=0; fi
 	case $arg in
 	@*)
-		# rustc falls back to a response file (one argument per line) when
-		# the command line is too long: rewrite the crt lines in a copy.
+		# rustc falls back to a response file when the command line is too
+		# long (E2BIG): rewrite the crt lines in a copy.
 		tmp_args=$(mktemp "${TMPDIR:-/tmp}/fastmusl-ld.XXXXXX")
+		lib_in_response_file=$(escape "$lib")
 		while IFS= read -r line || [ -n "$line" ]; do
 			case $line in
-			*/lib/rustlib/*) [ -n "$rustc_sysroot" ] || rustc_sysroot=${line%%/lib/rustlib/*} ;;
+			/*/lib/rustlib/*)
+				[ -n "$rustc_sysroot" ] || rustc_sysroot=$(unescape "${line%%/lib/rustlib/*}") ;;
 			esac
-			swap_crt "$line"
+			swap_crt "$line" "$lib_in_response_file"
 		done <"${arg#@}" >"$tmp_args"
 		arg="@$tmp_args"
 		;;
-	*/lib/rustlib/*)
+	/*/lib/rustlib/*)
 		[ -n "$rustc_sysroot" ] || rustc_sysroot=${arg%%/lib/rustlib/*}
-		arg=$(swap_crt "$arg")
+		arg=$(swap_crt "$arg" "$lib")
 		;;
 	esac
 	set -- "$@" "$arg"
