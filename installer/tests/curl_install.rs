@@ -162,7 +162,8 @@ fn without_minisign_install_sh_checks_sha256_and_says_so_and_adds_targets() {
     // --target ran `fastmusl target add` right away.
     let sysroot = sb
         .fastmusl_home()
-        .join("sysroots/musl1.2.6-mimalloc3.4.3-r1")
+        .join("sysroots")
+        .join(common::release_version())
         .join(TARGETS[0]);
     assert!(sysroot.join("fastmusl-sysroot.toml").exists(), "{stderr}");
     assert!(

@@ -1,17 +1,23 @@
 //! Hostile release contents, each correctly listed in a validly signed
-//! manifest (so only the installer's own checks stand in the way): archives
-//! with `..`, absolute paths, symlinks leading out, hard links, device
-//! files, or more bytes than any sysroot; and a replayed older manifest.
-//! Each is refused with a clear message, and nothing is half-written.
+//! manifest (so only the installer's own checks stand in the way), offered
+//! as an update over a working install: archives with `..`, absolute paths,
+//! symlinks of every kind (leading out, chains whose every step looks
+//! inside, a file entry written over an earlier link, a directory reached
+//! through a link), hard links, device files, a name given twice, or more
+//! bytes than any sysroot; and a replayed older manifest. Each is refused
+//! with a clear message, and nothing in the sandbox changes: not the
+//! previous install, not the cargo config, not the paths the archives aim
+//! at.
 
 mod common;
 
-use common::{HttpServer, Sandbox, TARGETS, copy_of_release, release, resign_manifest, text, tree};
-
-const VERSION: &str = "musl1.2.6-mimalloc3.4.3-r1";
+use common::{
+    HttpServer, Sandbox, TARGETS, archive_top, newer_release_offering, newer_version, release,
+    resign_manifest, snapshot, text,
+};
 
 fn top() -> String {
-    format!("fastmusl-sysroot-{VERSION}-{}", TARGETS[0])
+    archive_top(&newer_version(), TARGETS[0])
 }
 
 /// A tar entry with a raw name (the tar crate refuses to write bad ones).
@@ -56,173 +62,218 @@ fn archive(hostile: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
     zstd::encode_all(builder.into_inner().unwrap().as_slice(), 3).unwrap()
 }
 
-/// Serves a copy of the release whose x86_64 artifact is `bytes`, listed
-/// with its true size and hash in a re-signed manifest; `add` must fail
-/// with `expected` and leave nothing behind.
-fn assert_hostile_refused(bytes: Vec<u8>, expected: &str) {
-    let copy = copy_of_release();
-    let name = format!("{}.tar.zst", top());
-    std::fs::write(copy.path().join(&name), &bytes).unwrap();
-    let sha256 = xtask::tree_hash::sha256_hex(&bytes);
-    resign_manifest(copy.path(), |m| {
-        let artifact = m.sysroot.target.get_mut(TARGETS[0]).unwrap();
-        artifact.size = bytes.len() as u64;
-        artifact.sha256 = sha256;
-    });
-    let server = HttpServer::serve(copy.path());
-    let sb = Sandbox::new(&server.url);
-    let outside = sb.dir.path().join("outside");
-    let out = sb.fastmusl(&["target", "add", TARGETS[0]]);
+/// The path hostile archives aim at: beside the sandbox's home, so that
+/// `snapshot` of the sandbox would show it.
+const OUTSIDE: &str = "outside";
+
+/// `../` repeated as often as it takes to climb from the directory an
+/// archive is unpacked in (`$FASTMUSL_HOME/sysroots/VERSION/.TRIPLE.partial-PID`)
+/// to the sandbox, where OUTSIDE would be.
+fn climb_to_sandbox(sb: &Sandbox) -> String {
+    let partial_parent = sb.fastmusl_home().join("sysroots").join(newer_version());
+    let depth = partial_parent
+        .strip_prefix(sb.dir.path())
+        .unwrap()
+        .components()
+        .count();
+    "../".repeat(depth + 1)
+}
+
+/// Installs the real release's x86_64 sysroot in a fresh sandbox, then
+/// offers `make_archive(sandbox)` as an update: `update` must fail with
+/// `expected`, and nothing under the sandbox may change.
+fn assert_hostile_update_refused(make_archive: impl FnOnce(&Sandbox) -> Vec<u8>, expected: &str) {
+    let good = HttpServer::serve(&release().dir);
+    let mut sb = Sandbox::new(&good.url);
+    sb.fastmusl_ok(&["target", "add", TARGETS[0]]);
+    let before = snapshot(sb.dir.path());
+    assert!(
+        before
+            .iter()
+            .any(|(p, _)| p.ends_with("bin/x86_64-unknown-linux-musl-ld"))
+    );
+
+    let hostile = newer_release_offering(&make_archive(&sb));
+    let server = HttpServer::serve(hostile.path());
+    sb.dist_server = server.url.clone();
+    let out = sb.fastmusl(&["update"]);
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "a hostile archive was accepted");
     assert!(
         stderr.contains(expected),
         "expected `{expected}` in:\n{stderr}"
     );
-    let sysroots = tree(&sb.fastmusl_home().join("sysroots"));
-    assert!(
-        sysroots.iter().all(|p| !p.contains(TARGETS[0])),
-        "half-written: {sysroots:?}"
-    );
-    assert!(
-        !sb.cargo_config().exists(),
-        "cargo was wired to a refused sysroot"
-    );
-    assert!(!outside.exists());
+    let after = snapshot(sb.dir.path());
+    let changed: Vec<_> = after
+        .iter()
+        .filter(|e| !before.contains(e))
+        .chain(before.iter().filter(|e| !after.contains(e)))
+        .collect();
+    assert!(changed.is_empty(), "the sandbox changed: {changed:?}");
 }
+
+fn hostile(entries: Vec<(String, tar::EntryType, Option<String>, &'static [u8])>) -> Vec<u8> {
+    archive(|b| {
+        for (name, kind, link, data) in entries {
+            raw_entry(b, &name, kind, link.as_deref(), data);
+        }
+    })
+}
+
+use tar::EntryType::{Char, Directory, Link, Regular, Symlink};
+
+const REFUSED_KIND: &str = "a sysroot holds only regular files and directories";
 
 #[test]
 fn an_entry_with_dotdot_is_refused() {
-    let bytes = archive(|b| {
-        raw_entry(
-            b,
-            &format!("{}/../../outside", top()),
-            tar::EntryType::Regular,
-            None,
-            b"x",
-        )
-    });
-    assert_hostile_refused(bytes, "climbs out with `..`");
+    assert_hostile_update_refused(
+        |sb| {
+            let name = format!("{}/{}{OUTSIDE}", top(), climb_to_sandbox(sb));
+            hostile(vec![(name, Regular, None, b"x")])
+        },
+        "climbs out with `..`",
+    );
 }
 
 #[test]
 fn an_absolute_entry_is_refused() {
-    let bytes = archive(|b| {
-        raw_entry(
-            b,
-            "/tmp/fastmusl-absolute-entry",
-            tar::EntryType::Regular,
-            None,
-            b"x",
-        )
-    });
-    assert_hostile_refused(bytes, "is an absolute path");
-    assert!(!std::path::Path::new("/tmp/fastmusl-absolute-entry").exists());
+    assert_hostile_update_refused(
+        |sb| {
+            let name = sb.dir.path().join(OUTSIDE).display().to_string();
+            hostile(vec![(name, Regular, None, b"x")])
+        },
+        "is an absolute path",
+    );
 }
 
 #[test]
 fn an_entry_outside_the_top_directory_is_refused() {
-    let bytes = archive(|b| raw_entry(b, "elsewhere/file", tar::EntryType::Regular, None, b"x"));
-    assert_hostile_refused(bytes, "outside the expected top directory");
+    assert_hostile_update_refused(
+        |_| hostile(vec![("elsewhere/file".to_owned(), Regular, None, b"x")]),
+        "outside the expected top directory",
+    );
 }
 
 #[test]
 fn a_symlink_leading_out_is_refused() {
-    let bytes = archive(|b| {
-        raw_entry(
-            b,
-            &format!("{}/lib", top()),
-            tar::EntryType::Symlink,
-            Some("../../../../etc"),
+    for target in [
+        |sb: &Sandbox| format!("{}{OUTSIDE}", climb_to_sandbox(sb)),
+        |sb: &Sandbox| sb.dir.path().join(OUTSIDE).display().to_string(),
+    ] {
+        assert_hostile_update_refused(
+            |sb| {
+                let link = target(sb);
+                hostile(vec![(format!("{}/lib", top()), Symlink, Some(link), b"")])
+            },
+            &format!("{}/lib is a symlink; {REFUSED_KIND}", top()),
+        );
+    }
+}
+
+/// A chain of links whose every step, read as text, stays inside, but
+/// which leads out when followed: `d1/…/d5/up` -> `../../../../..` is the
+/// top directory itself, so `esc` -> `d1/…/d5/up/` + `../` × depth +
+/// OUTSIDE lands beside the sandbox's home. Then a regular entry named
+/// like the link would be written through it, and a directory reached
+/// through it would be created out there.
+fn chain(sb: &Sandbox) -> Vec<(String, tar::EntryType, Option<String>, &'static [u8])> {
+    let top = top();
+    let deep = "d1/d2/d3/d4/d5";
+    vec![
+        (format!("{top}/{deep}/"), Directory, None, b""),
+        (
+            format!("{top}/{deep}/up"),
+            Symlink,
+            Some("../../../../..".to_owned()),
             b"",
-        )
-    });
-    assert_hostile_refused(bytes, "outside the sysroot");
-    let bytes = archive(|b| {
-        raw_entry(
-            b,
-            &format!("{}/lib", top()),
-            tar::EntryType::Symlink,
-            Some("/etc"),
+        ),
+        (
+            format!("{top}/esc"),
+            Symlink,
+            Some(format!("{deep}/up/{}{OUTSIDE}", climb_to_sandbox(sb))),
             b"",
-        )
-    });
-    assert_hostile_refused(bytes, "symlink to the absolute path");
+        ),
+    ]
 }
 
 #[test]
-fn writing_through_a_symlink_is_refused() {
-    let bytes = archive(|b| {
-        raw_entry(
-            b,
-            &format!("{}/inner", top()),
-            tar::EntryType::Symlink,
-            Some("."),
-            b"",
+fn a_file_entry_over_a_chain_of_links_is_refused() {
+    assert_hostile_update_refused(
+        |sb| {
+            let mut entries = chain(sb);
+            entries.push((format!("{}/esc", top()), Regular, None, b"written outside"));
+            hostile(entries)
+        },
+        &format!("{}/d1/d2/d3/d4/d5/up is a symlink; {REFUSED_KIND}", top()),
+    );
+}
+
+#[test]
+fn a_directory_reached_through_a_link_is_refused() {
+    assert_hostile_update_refused(
+        |sb| {
+            let mut entries = chain(sb);
+            entries.push((format!("{}/esc/sub/", top()), Directory, None, b""));
+            entries.push((format!("{}/esc/sub/file", top()), Regular, None, b"x"));
+            hostile(entries)
+        },
+        &format!("{}/d1/d2/d3/d4/d5/up is a symlink; {REFUSED_KIND}", top()),
+    );
+}
+
+#[test]
+fn a_file_entry_over_a_file_or_directory_is_refused() {
+    for first in [Regular, Directory] {
+        assert_hostile_update_refused(
+            |_| {
+                hostile(vec![
+                    (format!("{}/lib/libc.a", top()), first, None, b""),
+                    (format!("{}/lib/libc.a", top()), Regular, None, b"second"),
+                ])
+            },
+            &format!("{}/lib/libc.a names a path given before", top()),
         );
-        raw_entry(
-            b,
-            &format!("{}/inner/file", top()),
-            tar::EntryType::Regular,
-            None,
-            b"x",
-        );
-    });
-    assert_hostile_refused(bytes, "goes through a symlink");
+    }
 }
 
 #[test]
 fn hard_links_and_device_files_are_refused() {
-    let bytes = archive(|b| {
-        raw_entry(
-            b,
-            &format!("{}/passwd", top()),
-            tar::EntryType::Link,
-            Some("/etc/passwd"),
-            b"",
-        )
-    });
-    assert_hostile_refused(
-        bytes,
-        "a sysroot holds only files, directories and symlinks",
+    assert_hostile_update_refused(
+        |_| {
+            hostile(vec![(
+                format!("{}/passwd", top()),
+                Link,
+                Some("/etc/passwd".to_owned()),
+                b"",
+            )])
+        },
+        &format!("passwd is a hard link; {REFUSED_KIND}"),
     );
-    let bytes = archive(|b| {
-        raw_entry(
-            b,
-            &format!("{}/null", top()),
-            tar::EntryType::Char,
-            None,
-            b"",
-        )
-    });
-    assert_hostile_refused(
-        bytes,
-        "a sysroot holds only files, directories and symlinks",
+    assert_hostile_update_refused(
+        |_| hostile(vec![(format!("{}/null", top()), Char, None, b"")]),
+        &format!("null is a device file; {REFUSED_KIND}"),
     );
 }
 
 #[test]
 fn an_archive_that_unpacks_past_the_size_bound_is_refused() {
-    // 300 MiB of zeros compress to a few hundred KiB.
-    let zeros = vec![0u8; 300 << 20];
-    let bytes = archive(|b| {
-        raw_entry(
-            b,
-            &format!("{}/huge", top()),
-            tar::EntryType::Regular,
-            None,
-            &zeros,
-        )
-    });
-    drop(zeros);
-    assert!(bytes.len() < 2 << 20);
-    assert_hostile_refused(bytes, "unpacks to more than");
+    assert_hostile_update_refused(
+        |_| {
+            // 300 MiB of zeros compress to a few hundred KiB.
+            let zeros = vec![0u8; 300 << 20];
+            let bytes =
+                archive(|b| raw_entry(b, &format!("{}/huge", top()), Regular, None, &zeros));
+            assert!(bytes.len() < 2 << 20);
+            bytes
+        },
+        "unpacks to more than",
+    );
 }
 
 #[test]
 fn a_replayed_older_manifest_is_refused_unless_downgrade_is_allowed() {
     let newer = HttpServer::serve(&release().dir);
-    let older_dir = copy_of_release();
+    let older_dir = common::copy_of_release();
     resign_manifest(older_dir.path(), |m| {
         m.release_timestamp -= 86_400 * 30;
         m.date = "2000-01-01".to_owned();

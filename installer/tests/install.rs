@@ -200,7 +200,10 @@ fn assert_refused(sb: &Sandbox, args: &[&str], expected: &str) {
     let sysroots = tree(&sb.fastmusl_home().join("sysroots"));
     assert!(
         sysroots.iter().all(|p| !p.contains(TARGETS[0])
-            || p.starts_with("musl1.2.6-mimalloc3.4.3-r1/x86_64-unknown-linux-musl/")),
+            || p.starts_with(&format!(
+                "{}/x86_64-unknown-linux-musl/",
+                common::release_version()
+            ))),
         "half-written files: {sysroots:?}"
     );
     assert!(
@@ -228,7 +231,7 @@ fn a_tampered_artifact_is_refused() {
     assert!(
         !sb.fastmusl_home()
             .join("sysroots")
-            .join("musl1.2.6-mimalloc3.4.3-r1")
+            .join(common::release_version())
             .join(TARGETS[0])
             .exists()
     );
@@ -300,7 +303,7 @@ fn verbose_show_and_completions() {
     );
     let shown = text(&show.output().unwrap().stdout);
     assert!(
-        shown.contains(&format!("{}  musl1.2.6-mimalloc3.4.3-r1", TARGETS[0])),
+        shown.contains(&format!("{}  {}", TARGETS[0], common::release_version())),
         "{shown}"
     );
     assert!(
@@ -405,7 +408,8 @@ fn a_kill_at_any_moment_leaves_the_previous_install_usable() {
     sb.fastmusl_ok(&["target", "add", TARGETS[0]]);
     let linker = sb
         .fastmusl_home()
-        .join("sysroots/musl1.2.6-mimalloc3.4.3-r1")
+        .join("sysroots")
+        .join(common::release_version())
         .join(TARGETS[0])
         .join("bin")
         .join(format!("{}-ld", TARGETS[0]));

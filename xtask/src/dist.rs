@@ -2,7 +2,8 @@
 //! sysroots into a release directory that can be uploaded as-is to any
 //! static host:
 //!
-//! - `fastmusl-sysroot-<version>-<triple>.tar.zst` per target, reproducible
+//! - `fastmusl-sysroot-<version>-<triple>.tar.zst` per target: directories
+//!   and regular files only (a symlink in the tree is an error), reproducible
 //!   (entries sorted, fixed mtime, uid/gid 0, no owner names, normalised
 //!   modes, no extended attributes; zstd level 19), with `.sha256` and, when
 //!   signing, `.minisig`;
@@ -338,7 +339,8 @@ fn head_commit_time() -> Result<u64> {
         .with_context(|| format!("git printed {out:?} as HEAD's commit time"))
 }
 
-/// A reproducible tar of `dir` under the top-level directory `top`.
+/// A reproducible tar of `dir` under the top-level directory `top`; refuses
+/// a tree with anything but directories and regular files.
 pub fn pack_tree(dir: &Path, top: &str, mtime: u64) -> Result<Vec<u8>> {
     let mut entries = Vec::new();
     collect(dir, dir, &mut entries)?;
@@ -362,13 +364,10 @@ pub fn pack_tree(dir: &Path, top: &str, mtime: u64) -> Result<Vec<u8>> {
         let path = dir.join(&rel);
         let name = format!("{top}/{rel}");
         let meta = std::fs::symlink_metadata(&path)?;
-        if meta.file_type().is_symlink() {
-            let mut header = header_for(tar::EntryType::Symlink, 0o777, 0);
-            builder.append_link(&mut header, &name, std::fs::read_link(&path)?)?;
-        } else if meta.is_dir() {
+        if meta.is_dir() {
             let mut header = header_for(tar::EntryType::Directory, 0o755, 0);
             builder.append_data(&mut header, format!("{name}/"), std::io::empty())?;
-        } else {
+        } else if meta.is_file() {
             use std::os::unix::fs::PermissionsExt;
             let mode = if meta.permissions().mode() & 0o111 != 0 {
                 0o755
@@ -378,6 +377,18 @@ pub fn pack_tree(dir: &Path, top: &str, mtime: u64) -> Result<Vec<u8>> {
             let content = std::fs::read(&path)?;
             let mut header = header_for(tar::EntryType::Regular, mode, content.len() as u64);
             builder.append_data(&mut header, &name, content.as_slice())?;
+        } else {
+            // Installers refuse everything else (see installer/src/unpack.rs).
+            bail!(
+                "{} is a {}; a sysroot archive holds only regular files and directories, \
+                 so it is not packed",
+                path.display(),
+                if meta.file_type().is_symlink() {
+                    "symlink"
+                } else {
+                    "special file"
+                }
+            );
         }
     }
     Ok(builder.into_inner()?)
@@ -447,5 +458,15 @@ mod tests {
             })
             .collect();
         assert_eq!(names, ["top/", "top/lib/", "top/lib/x", "top/y"]);
+    }
+
+    #[test]
+    fn a_tree_with_a_symlink_is_not_packed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("lib")).unwrap();
+        std::fs::write(dir.path().join("lib/x"), "x").unwrap();
+        std::os::unix::fs::symlink("x", dir.path().join("lib/link")).unwrap();
+        let err = format!("{:#}", pack_tree(dir.path(), "top", 5).unwrap_err());
+        assert!(err.contains("lib/link is a symlink"), "{err}");
     }
 }

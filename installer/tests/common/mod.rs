@@ -328,3 +328,67 @@ pub fn assert_no_debris(fastmusl_home: &Path) {
         "debris: {files:?}"
     );
 }
+
+/// The sysroot version the test release carries.
+pub fn release_version() -> String {
+    let path = release().dir.join("channel-stable.toml");
+    fastmusl_dist::channel::ChannelManifest::parse(&std::fs::read_to_string(path).unwrap())
+        .unwrap()
+        .sysroot
+        .version
+}
+
+/// The release's version with the next revision (`…-r2` -> `…-r3`).
+pub fn newer_version() -> String {
+    let version = release_version();
+    let (base, revision) = version.rsplit_once("-r").unwrap();
+    format!("{base}-r{}", revision.parse::<u32>().unwrap() + 1)
+}
+
+/// The directory every entry of `version`'s archive for `triple` lives under.
+pub fn archive_top(version: &str, triple: &str) -> String {
+    fastmusl_dist::channel::sysroot_artifact_name(version, triple)
+        .trim_end_matches(".tar.zst")
+        .to_owned()
+}
+
+/// A copy of the release that offers `archive` (entries under
+/// `archive_top(&newer_version(), TARGETS[0])`) as the only sysroot of a
+/// newer release: later timestamp, true size and hash, re-signed.
+pub fn newer_release_offering(archive: &[u8]) -> tempfile::TempDir {
+    let copy = copy_of_release();
+    let name = fastmusl_dist::channel::sysroot_artifact_name(&newer_version(), TARGETS[0]);
+    std::fs::write(copy.path().join(&name), archive).unwrap();
+    let sha256 = xtask::tree_hash::sha256_hex(archive);
+    resign_manifest(copy.path(), |m| {
+        m.release_timestamp += 86_400;
+        m.sysroot.version = newer_version();
+        m.sysroot.target.retain(|t, _| t == TARGETS[0]);
+        let artifact = m.sysroot.target.get_mut(TARGETS[0]).unwrap();
+        artifact.url = name;
+        artifact.size = archive.len() as u64;
+        artifact.sha256 = sha256;
+    });
+    copy
+}
+
+/// Every path under `dir` with the sha256 of its content (files), its
+/// target (symlinks) or nothing (directories): equal snapshots mean
+/// nothing under `dir` was written, added or removed.
+pub fn snapshot(dir: &Path) -> Vec<(String, String)> {
+    tree(dir)
+        .into_iter()
+        .map(|rel| {
+            let path = dir.join(&rel);
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let what = if meta.is_symlink() {
+                format!("-> {}", std::fs::read_link(&path).unwrap().display())
+            } else if meta.is_file() {
+                xtask::tree_hash::sha256_hex(&std::fs::read(&path).unwrap())
+            } else {
+                "dir".to_owned()
+            };
+            (rel, what)
+        })
+        .collect()
+}
