@@ -1,18 +1,89 @@
 //! The dist server: the base URL of a release directory made by `cargo xtask
 //! dist` (FASTMUSL_DIST_SERVER, default: the project's release location),
-//! and fetching files from it with a size bound.
+//! and fetching files from it within bounds.
 //!
 //! HTTPS only, except loopback addresses (tests, local mirrors) and an
 //! explicit `file://` directory: everything fetched is verified anyway, but
 //! plain HTTP would let anyone on the path withhold updates unnoticed.
+//!
+//! A server that misbehaves must not hang the user or eat memory, so every
+//! download has limits, in the spirit of cargo's `http.timeout` and
+//! `http.low-speed-limit` (see `DownloadLimits`): no more bytes than the
+//! caller expects (the signed manifest's size for artifacts), an overall
+//! deadline, and a minimum speed over every window of the timeout.
 
-use std::{io::Read, path::PathBuf, time::Duration};
+use std::{
+    io::Read,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context, Result, bail};
 
 pub const DIST_SERVER_ENV: &str = "FASTMUSL_DIST_SERVER";
+pub const TIMEOUT_ENV: &str = "FASTMUSL_HTTP_TIMEOUT";
+pub const LOW_SPEED_LIMIT_ENV: &str = "FASTMUSL_HTTP_LOW_SPEED_LIMIT";
+pub const DEADLINE_ENV: &str = "FASTMUSL_HTTP_DEADLINE";
 pub const DEFAULT_DIST_SERVER: &str =
     "https://github.com/fastmusl/fastmusl/releases/latest/download";
+
+/// How long a download may take and how slowly it may arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownloadLimits {
+    /// To connect, to get the response's headers, and the window over
+    /// which the speed is judged (`FASTMUSL_HTTP_TIMEOUT`, seconds; cargo's
+    /// `http.timeout` is the same default).
+    pub timeout: Duration,
+    /// Fewer bytes per second than this, averaged over a `timeout` window,
+    /// is a stall (`FASTMUSL_HTTP_LOW_SPEED_LIMIT`; cargo's default too).
+    pub low_speed_limit: u64,
+    /// The whole download, headers to last byte (`FASTMUSL_HTTP_DEADLINE`,
+    /// seconds): a server that never ends a response, at any speed.
+    pub deadline: Duration,
+}
+
+impl Default for DownloadLimits {
+    fn default() -> Self {
+        DownloadLimits {
+            timeout: Duration::from_secs(30),
+            low_speed_limit: 10,
+            deadline: Duration::from_secs(600),
+        }
+    }
+}
+
+impl DownloadLimits {
+    /// The defaults, with any of the three environment variables applied.
+    pub fn from_env() -> Result<DownloadLimits> {
+        let number = |name: &str| -> Result<Option<u64>> {
+            match std::env::var(name) {
+                Ok(v) if !v.trim().is_empty() => v
+                    .trim()
+                    .parse::<u64>()
+                    .map(Some)
+                    .with_context(|| format!("{name}={v:?} is not a whole number")),
+                _ => Ok(None),
+            }
+        };
+        let mut limits = DownloadLimits::default();
+        if let Some(s) = number(TIMEOUT_ENV)? {
+            if s == 0 {
+                bail!("{TIMEOUT_ENV}=0: the timeout must be at least 1 second");
+            }
+            limits.timeout = Duration::from_secs(s);
+        }
+        if let Some(b) = number(LOW_SPEED_LIMIT_ENV)? {
+            limits.low_speed_limit = b;
+        }
+        if let Some(s) = number(DEADLINE_ENV)? {
+            if s == 0 {
+                bail!("{DEADLINE_ENV}=0: the deadline must be at least 1 second");
+            }
+            limits.deadline = Duration::from_secs(s);
+        }
+        Ok(limits)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DistServer {
@@ -67,6 +138,11 @@ impl DistServer {
         }
     }
 
+    /// Where `name` is fetched from, for messages.
+    pub fn location(&self, name: &str) -> String {
+        format!("{}/{name}", self.describe())
+    }
+
     /// Fetches `name` (relative to the server), refusing more than
     /// `max_bytes`. `progress` draws a bar (callers pass true only on a TTY).
     pub fn fetch(&self, name: &str, max_bytes: u64, progress: bool) -> Result<Vec<u8>> {
@@ -89,50 +165,142 @@ impl DistServer {
             }
             DistServer::Http { base } => {
                 let url = format!("{base}/{name}");
-                let agent = ureq::AgentBuilder::new()
-                    .timeout_connect(Duration::from_secs(20))
-                    .timeout_read(Duration::from_secs(60))
-                    .build();
-                let response = agent.get(&url).call().map_err(|e| match e {
-                    ureq::Error::Status(code, _) => {
-                        anyhow::anyhow!("{url}: the server answered HTTP {code}")
-                    }
-                    other => anyhow::anyhow!("{url}: {other}"),
-                })?;
-                let declared: Option<u64> = response
-                    .header("Content-Length")
-                    .and_then(|v| v.parse().ok());
-                if let Some(len) = declared
-                    && len > max_bytes
-                {
-                    bail!("{url} is {len} bytes, more than the {max_bytes} expected");
-                }
-                let bar = progress.then(|| progress_bar(declared, name));
-                let mut reader = response.into_reader().take(max_bytes + 1);
-                let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(max_bytes) as usize);
-                let mut buf = [0u8; 64 * 1024];
-                loop {
-                    let n = reader
-                        .read(&mut buf)
-                        .with_context(|| format!("downloading {url}"))?;
-                    if n == 0 {
-                        break;
-                    }
-                    bytes.extend_from_slice(&buf[..n]);
-                    if let Some(bar) = &bar {
-                        bar.inc(n as u64);
-                    }
-                }
-                if let Some(bar) = bar {
-                    bar.finish_and_clear();
-                }
-                if bytes.len() as u64 > max_bytes {
-                    bail!("{url} sent more than the {max_bytes} bytes expected");
-                }
-                Ok(bytes)
+                download(&url, name, max_bytes, progress, DownloadLimits::from_env()?)
             }
         }
     }
+}
+
+/// Downloads `url` within `max_bytes` and `limits`; every error names the
+/// URL and, for a slow or stalled server, the setting that would allow it.
+fn download(
+    url: &str,
+    name: &str,
+    max_bytes: u64,
+    progress: bool,
+    limits: DownloadLimits,
+) -> Result<Vec<u8>> {
+    let started = Instant::now();
+    // ureq's overall `timeout` would replace the read timeout by the time
+    // left to it, so the deadline is checked here, after every read (each
+    // of which waits at most `limits.timeout`).
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(limits.timeout)
+        .timeout_read(limits.timeout)
+        .timeout_write(limits.timeout)
+        .build();
+    let response = agent.get(url).call().map_err(|e| match e {
+        ureq::Error::Status(code, _) => anyhow::anyhow!("{url}: the server answered HTTP {code}"),
+        ureq::Error::Transport(t) if is_timeout(&t) => {
+            stalled(url, 0, started, limits, "no response")
+        }
+        other => anyhow::anyhow!("{url}: {other}"),
+    })?;
+    let declared: Option<u64> = response
+        .header("Content-Length")
+        .and_then(|v| v.parse().ok());
+    if let Some(len) = declared
+        && len > max_bytes
+    {
+        bail!("{url} is {len} bytes, more than the {max_bytes} expected");
+    }
+    let bar = progress.then(|| progress_bar(declared, name));
+    let mut reader = response.into_reader().take(max_bytes + 1);
+    // Never more than the bound, whatever the server declares.
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(max_bytes) as usize);
+    let mut buf = [0u8; 64 * 1024];
+    let mut window_start = Instant::now();
+    let mut window_bytes: u64 = 0;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if is_io_timeout(&e) => {
+                let got = bytes.len() as u64;
+                return Err(stalled(url, got, started, limits, "no data"));
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("downloading {url}"))),
+        };
+        if n == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&buf[..n]);
+        if started.elapsed() > limits.deadline {
+            let got = bytes.len() as u64;
+            return Err(stalled(url, got, started, limits, "too slow"));
+        }
+        if bytes.len() as u64 > max_bytes {
+            bail!("{url} sent more than the {max_bytes} bytes expected; refusing it");
+        }
+        if let Some(bar) = &bar {
+            bar.inc(n as u64);
+        }
+        window_bytes += n as u64;
+        let window = window_start.elapsed();
+        if window >= limits.timeout {
+            if window_bytes
+                < limits
+                    .low_speed_limit
+                    .saturating_mul(window.as_secs().max(1))
+            {
+                let got = bytes.len() as u64;
+                return Err(stalled(url, got, started, limits, "too slow"));
+            }
+            window_start = Instant::now();
+            window_bytes = 0;
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(bytes)
+}
+
+/// The error for a server that stopped, crawled, or ran past the deadline.
+fn stalled(
+    url: &str,
+    received: u64,
+    started: Instant,
+    limits: DownloadLimits,
+    what: &str,
+) -> anyhow::Error {
+    let elapsed = started.elapsed();
+    let DownloadLimits {
+        timeout,
+        low_speed_limit,
+        deadline,
+    } = limits;
+    let cause = if elapsed >= deadline {
+        format!(
+            "not finished within the {} s deadline ({DEADLINE_ENV})",
+            deadline.as_secs()
+        )
+    } else {
+        format!(
+            "{what}: under {low_speed_limit} bytes/s for {} s ({LOW_SPEED_LIMIT_ENV}, {TIMEOUT_ENV})",
+            timeout.as_secs()
+        )
+    };
+    anyhow::anyhow!(
+        "downloading {url} stalled after {received} bytes in {:.1} s: {cause}.\n\
+         Nothing was installed. Try again later or another FASTMUSL_DIST_SERVER; on a slow \
+         link, raise {TIMEOUT_ENV} or {DEADLINE_ENV} (seconds) or lower {LOW_SPEED_LIMIT_ENV} \
+         (bytes/s).",
+        elapsed.as_secs_f64()
+    )
+}
+
+fn is_timeout(t: &ureq::Transport) -> bool {
+    t.kind() == ureq::ErrorKind::Io
+        && std::error::Error::source(t)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some_and(is_io_timeout)
+}
+
+fn is_io_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+    )
 }
 
 fn progress_bar(len: Option<u64>, name: &str) -> indicatif::ProgressBar {

@@ -47,7 +47,7 @@ pub fn update(out: &Output) -> Result<()> {
         return Ok(());
     }
     let bytes = server.fetch(&artifact.url, artifact.size, false)?;
-    check_artifact(&artifact.url, &bytes, artifact)?;
+    check_artifact(&server.location(&artifact.url), &bytes, artifact)?;
     let exe = std::env::current_exe().context("locating this fastmusl binary")?;
     let staged = exe.with_file_name(".fastmusl.update");
     std::fs::write(&staged, &bytes).with_context(|| format!("writing {}", staged.display()))?;

@@ -212,7 +212,7 @@ pub fn install_sysroot(
         artifact.url, artifact.size
     ));
     let bytes = server.fetch(&artifact.url, artifact.size, progress)?;
-    check_artifact(&artifact.url, &bytes, artifact)?;
+    check_artifact(&server.location(&artifact.url), &bytes, artifact)?;
     let top = artifact.url.trim_end_matches(".tar.zst");
     unpack::install_archive(
         &bytes,

@@ -7,13 +7,19 @@
 //! bytes than any sysroot; and a replayed older manifest. Each is refused
 //! with a clear message, and nothing in the sandbox changes: not the
 //! previous install, not the cargo config, not the paths the archives aim
-//! at.
+//! at. And dist servers that misbehave on purpose: silent, stopping
+//! halfway, trickling, never ending, flooding, or serving other bytes of the
+//! right size: each is given up on within its limits, with the URL and the
+//! setting to change in the message.
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::{
-    HttpServer, Sandbox, TARGETS, archive_top, newer_release_offering, newer_version, release,
-    resign_manifest, snapshot, text,
+    HttpServer, MisbehavingServer, Misbehaviour, Sandbox, TARGETS, archive_top,
+    newer_release_offering, newer_version, release, release_version, resign_manifest, snapshot,
+    text,
 };
 
 fn top() -> String {
@@ -296,4 +302,80 @@ fn a_replayed_older_manifest_is_refused_unless_downgrade_is_allowed() {
     // The newest accepted release stays the bar for later runs.
     let again = sb.fastmusl(&["target", "list"]);
     assert!(!again.status.success(), "{}", text(&again.stdout));
+}
+
+/// `target add` from a server that misbehaves on the archive, with tight
+/// limits (2 s window, 1000 bytes/s, 6 s deadline): refused with
+/// `expected` and the archive's URL, well before a user would give up, and
+/// nothing written (but the lock file).
+fn assert_download_refused(misbehaviour: Misbehaviour, expected: &str) {
+    let archive = fastmusl_dist::channel::sysroot_artifact_name(&release_version(), TARGETS[0]);
+    let server = MisbehavingServer::serve(&release().dir, &archive, misbehaviour);
+    let sb = Sandbox::new(&server.url);
+    let unlocked = |sb: &Sandbox| {
+        let mut s = snapshot(sb.dir.path());
+        s.retain(|(p, _)| !p.ends_with(".fastmusl/lock"));
+        s
+    };
+    let before = unlocked(&sb);
+    let started = Instant::now();
+    let out = sb
+        .fastmusl_command(&["target", "add", TARGETS[0]])
+        .env("FASTMUSL_HTTP_TIMEOUT", "2")
+        .env("FASTMUSL_HTTP_LOW_SPEED_LIMIT", "1000")
+        .env("FASTMUSL_HTTP_DEADLINE", "6")
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{misbehaviour:?} was accepted");
+    assert!(
+        stderr.contains(expected) && stderr.contains(&format!("{}/{archive}", server.url)),
+        "{misbehaviour:?}: expected `{expected}` and the URL in:\n{stderr}"
+    );
+    assert!(
+        took < Duration::from_secs(20),
+        "{misbehaviour:?}: gave up only after {took:?}"
+    );
+    assert_eq!(
+        unlocked(&sb),
+        before,
+        "{misbehaviour:?} changed the sandbox"
+    );
+}
+
+#[test]
+fn a_server_that_never_answers_is_given_up_on() {
+    assert_download_refused(
+        Misbehaviour::Silent,
+        "no response: under 1000 bytes/s for 2 s (FASTMUSL_HTTP_LOW_SPEED_LIMIT, FASTMUSL_HTTP_TIMEOUT)",
+    );
+}
+
+#[test]
+fn a_server_that_stops_halfway_is_given_up_on() {
+    assert_download_refused(Misbehaviour::StopsHalfway, "no data: under 1000 bytes/s");
+}
+
+#[test]
+fn a_server_that_trickles_is_given_up_on() {
+    assert_download_refused(Misbehaviour::Trickles, "too slow: under 1000 bytes/s");
+}
+
+#[test]
+fn a_response_that_never_ends_meets_the_deadline() {
+    assert_download_refused(
+        Misbehaviour::NeverEnds,
+        "not finished within the 6 s deadline (FASTMUSL_HTTP_DEADLINE)",
+    );
+}
+
+#[test]
+fn a_flood_is_cut_off_at_the_signed_size() {
+    assert_download_refused(Misbehaviour::Floods, "bytes expected; refusing it");
+}
+
+#[test]
+fn other_bytes_of_the_right_size_are_refused() {
+    assert_download_refused(Misbehaviour::SwapsBytes, "does not match");
 }

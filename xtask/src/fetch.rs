@@ -146,8 +146,13 @@ fn fetch_pinned(
     )
 }
 
+/// A stalled mirror fails the build after a minute instead of hanging it.
 fn download(url: &str) -> Result<Vec<u8>> {
-    let response = ureq::get(url).call()?;
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(std::time::Duration::from_secs(30))
+        .timeout_read(std::time::Duration::from_secs(60))
+        .build();
+    let response = agent.get(url).call()?;
     let mut bytes = Vec::new();
     response
         .into_reader()

@@ -392,3 +392,117 @@ pub fn snapshot(dir: &Path) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// How `MisbehavingServer` answers a request for its victim file.
+#[derive(Debug, Clone, Copy)]
+pub enum Misbehaviour {
+    /// Accepts the connection, never answers.
+    Silent,
+    /// The headers with the true length, half the body, then silence with
+    /// the connection kept open.
+    StopsHalfway,
+    /// The headers, then one byte every 100 ms.
+    Trickles,
+    /// No length; 4 KiB every 100 ms forever: fast enough for any speed
+    /// rule, never finished.
+    NeverEnds,
+    /// No length; bytes as fast as the connection takes them, forever.
+    Floods,
+    /// The true length, other bytes.
+    SwapsBytes,
+}
+
+/// An HTTP/1.1 server on 127.0.0.1 serving the files of a directory,
+/// except that requests for `victim` get `misbehaviour`. Threads end with
+/// the test process.
+pub struct MisbehavingServer {
+    pub url: String,
+}
+
+impl MisbehavingServer {
+    pub fn serve(dir: &Path, victim: &str, misbehaviour: Misbehaviour) -> MisbehavingServer {
+        use std::{io::Write, net::TcpListener};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (dir, victim) = (dir.to_path_buf(), victim.to_owned());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (dir, victim) = (dir.clone(), victim.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut request = String::new();
+                    let _ = reader.read_line(&mut request);
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) <= 2 {
+                            break;
+                        }
+                    }
+                    let name = request
+                        .split(' ')
+                        .nth(1)
+                        .unwrap_or("/")
+                        .trim_start_matches('/');
+                    let Ok(body) = std::fs::read(dir.join(name)) else {
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                        return;
+                    };
+                    let head = |len: Option<usize>| match len {
+                        Some(n) => format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n"
+                        ),
+                        None => "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_owned(),
+                    };
+                    let pause = Duration::from_millis(100);
+                    let _ = match (name == victim).then_some(misbehaviour) {
+                        None => stream
+                            .write_all(head(Some(body.len())).as_bytes())
+                            .and_then(|_| stream.write_all(&body)),
+                        Some(Misbehaviour::Silent) => {
+                            std::thread::sleep(Duration::from_secs(3600));
+                            Ok(())
+                        }
+                        Some(Misbehaviour::StopsHalfway) => stream
+                            .write_all(head(Some(body.len())).as_bytes())
+                            .and_then(|_| stream.write_all(&body[..body.len() / 2]))
+                            .map(|_| std::thread::sleep(Duration::from_secs(3600))),
+                        Some(Misbehaviour::Trickles) => stream
+                            .write_all(head(Some(body.len())).as_bytes())
+                            .and_then(|_| {
+                                body.iter().try_for_each(|b| {
+                                    std::thread::sleep(pause);
+                                    stream.write_all(&[*b])
+                                })
+                            }),
+                        Some(Misbehaviour::NeverEnds) => {
+                            stream.write_all(head(None).as_bytes()).and_then(|_| {
+                                loop {
+                                    std::thread::sleep(pause);
+                                    stream.write_all(&[b'x'; 4096])?;
+                                }
+                            })
+                        }
+                        Some(Misbehaviour::Floods) => {
+                            stream.write_all(head(None).as_bytes()).and_then(|_| {
+                                loop {
+                                    stream.write_all(&[b'x'; 64 * 1024])?;
+                                }
+                            })
+                        }
+                        Some(Misbehaviour::SwapsBytes) => {
+                            let mut other = body.clone();
+                            let middle = other.len() / 2;
+                            other[middle] ^= 0xff;
+                            stream
+                                .write_all(head(Some(other.len())).as_bytes())
+                                .and_then(|_| stream.write_all(&other))
+                        }
+                    };
+                });
+            }
+        });
+        MisbehavingServer { url }
+    }
+}
