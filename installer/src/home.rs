@@ -8,6 +8,7 @@
 //!   state.toml                     accepted manifest, installed targets, wiring
 //!   lock                           serialises concurrent invocations
 //!   keys/*.pub                     extra trusted release keys (optional)
+//!   bin/fastmusl, env              the binary and PATH setup (install.sh)
 //! ```
 
 use std::{
@@ -57,6 +58,77 @@ impl FastmuslHome {
         self.root.join("state.toml")
     }
 
+    /// What fastmusl makes in its home; nothing else is ever removed.
+    pub const OWNED: [&str; 7] = [
+        "sysroots",
+        "cargo-config.toml",
+        "state.toml",
+        "lock",
+        "keys",
+        "bin/fastmusl",
+        "env",
+    ];
+
+    /// Entries of the home that fastmusl did not make (relative paths): a
+    /// name outside `OWNED`, anything in `bin/` but fastmusl (and its
+    /// staged update), anything in `keys/` but `*.pub`. Leftovers of
+    /// fastmusl's own atomic writes count as its own.
+    pub fn foreign_entries(&self) -> Result<Vec<PathBuf>> {
+        let mut foreign = Vec::new();
+        for (dir, allowed) in [
+            ("", &Self::OWNED[..]),
+            ("bin", &["fastmusl", ".fastmusl.update"][..]),
+        ] {
+            for name in list_dir(&self.root.join(dir))? {
+                let ours = allowed
+                    .iter()
+                    .any(|a| *a == name || *a == format!("{name}/fastmusl"))
+                    || is_atomic_write_leftover(&name);
+                if !ours {
+                    foreign.push(Path::new(dir).join(&name));
+                }
+            }
+        }
+        for name in list_dir(&self.root.join("keys"))? {
+            if !name.ends_with(".pub") {
+                foreign.push(Path::new("keys").join(name));
+            }
+        }
+        foreign.sort();
+        Ok(foreign)
+    }
+
+    /// Removes what `OWNED` names (and leftovers of atomic writes), then
+    /// `bin/` and the home itself if they are left empty.
+    pub fn remove_owned_entries(&self) -> Result<()> {
+        let remove = |path: &Path| -> Result<()> {
+            let result = match std::fs::symlink_metadata(path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+                _ => std::fs::remove_file(path),
+            };
+            result.with_context(|| format!("removing {}", path.display()))
+        };
+        for name in list_dir(&self.root)? {
+            if is_atomic_write_leftover(&name) {
+                remove(&self.root.join(name))?;
+            }
+        }
+        for entry in Self::OWNED.iter().chain(&["bin/.fastmusl.update"]) {
+            remove(&self.root.join(entry))?;
+        }
+        for dir in [self.root.join("bin"), self.root.clone()] {
+            match std::fs::remove_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(e).with_context(|| format!("removing {}", dir.display()));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Takes the home's lock, waiting for another fastmusl to finish.
     pub fn lock(&self) -> Result<HomeLock> {
         std::fs::create_dir_all(&self.root)
@@ -77,6 +149,26 @@ impl FastmuslHome {
 /// Held while fastmusl changes anything; released on drop.
 pub struct HomeLock {
     _file: File,
+}
+
+/// `.state.toml.fastmusl-PID` and the like: what `write_atomic` leaves if
+/// killed between writing and renaming.
+fn is_atomic_write_leftover(name: &str) -> bool {
+    ["state.toml", "cargo-config.toml"].iter().any(|file| {
+        name.strip_prefix(&format!(".{file}.fastmusl-"))
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// Names in `dir`; none if it does not exist.
+fn list_dir(dir: &Path) -> Result<Vec<String>> {
+    match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", dir.display())),
+        Ok(entries) => entries
+            .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
+            .collect(),
+    }
 }
 
 fn absolute(path: PathBuf) -> Result<PathBuf> {
@@ -226,6 +318,41 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_fastmusls_own_entries_are_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = FastmuslHome {
+            root: dir.path().to_path_buf(),
+        };
+        for d in ["sysroots/v/t", "keys", "bin"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        for f in [
+            "state.toml",
+            ".state.toml.fastmusl-42",
+            "lock",
+            "env",
+            "keys/a.pub",
+            "bin/fastmusl",
+        ] {
+            std::fs::write(dir.path().join(f), "").unwrap();
+        }
+        assert!(home.foreign_entries().unwrap().is_empty());
+        for f in [".profile", ".fastmusl-notes", "bin/ls", "keys/notes.txt"] {
+            std::fs::write(dir.path().join(f), "").unwrap();
+        }
+        let foreign: Vec<String> = home
+            .foreign_entries()
+            .unwrap()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        assert_eq!(
+            foreign,
+            [".fastmusl-notes", ".profile", "bin/ls", "keys/notes.txt"]
+        );
+    }
 
     #[test]
     fn state_round_trips_exact_bytes() {

@@ -1,9 +1,12 @@
 //! `fastmusl self update` and `fastmusl self uninstall`.
 //!
-//! Uninstalling removes everything fastmusl added: its cargo wiring (the
-//! user's config files come back byte for byte when untouched since), the
-//! sysroots, its home directory and binary, and the line install.sh added
-//! to shell profiles.
+//! Uninstalling removes everything fastmusl added, and only that: its cargo
+//! wiring (the user's config files come back byte for byte when untouched
+//! since), the line install.sh added to shell profiles, and in its home
+//! the entries it makes (`FastmuslHome::OWNED`), then the home itself if
+//! that leaves it empty. A home that holds anything else (someone set
+//! `FASTMUSL_HOME=$HOME`, say) is refused before anything changes, as
+//! rustup refuses to delete what it did not install.
 
 use std::path::PathBuf;
 
@@ -67,6 +70,24 @@ pub fn update(out: &Output) -> Result<()> {
 
 pub fn uninstall(yes: bool, out: &Output) -> Result<()> {
     let home = FastmuslHome::from_env()?;
+    let foreign = home.foreign_entries()?;
+    if !foreign.is_empty() {
+        let shown: Vec<String> = foreign
+            .iter()
+            .take(10)
+            .map(|p| p.display().to_string())
+            .collect();
+        bail!(
+            "{} holds files fastmusl did not put there:\n  {}{}\n\
+             Nothing was removed. If FASTMUSL_HOME points at a shared directory, set it to \
+             fastmusl's own (where `fastmusl target add` installed), or remove fastmusl's \
+             entries there by hand: {}.",
+            home.root.display(),
+            shown.join("\n  "),
+            if foreign.len() > 10 { "\n  …" } else { "" },
+            FastmuslHome::OWNED.join(", ")
+        );
+    }
     if !yes && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         eprint!(
             "This removes fastmusl, its sysroots and its cargo settings from {}. Continue? [y/N] ",
@@ -92,25 +113,31 @@ pub fn uninstall(yes: bool, out: &Output) -> Result<()> {
     for profile in profile_files() {
         remove_marked_lines(&profile)?;
     }
-    std::fs::remove_dir_all(&home.root)
-        .with_context(|| format!("removing {}", home.root.display()))?;
-    out.info(&format!("removed {}", home.root.display()));
+    home.remove_owned_entries()?;
+    out.info(&format!("removed fastmusl from {}", home.root.display()));
     Ok(())
 }
 
+/// The profiles install.sh may have written (its `profiles()`, whichever
+/// exist now).
 fn profile_files() -> Vec<PathBuf> {
-    let Some(home) = std::env::var_os("HOME") else {
+    let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) else {
         return Vec::new();
     };
     let home = PathBuf::from(home);
-    [".profile", ".bashrc", ".bash_profile", ".zshenv"]
+    let zdotdir = std::env::var_os("ZDOTDIR")
+        .filter(|z| !z.is_empty())
+        .map_or_else(|| home.clone(), PathBuf::from);
+    [".profile", ".bash_profile", ".bash_login", ".bashrc"]
         .iter()
         .map(|f| home.join(f))
+        .chain([zdotdir.join(".zshenv")])
         .collect()
 }
 
 /// Removes the line install.sh appended (and the newline before it that it
-/// added to a file not ending in one) from a profile.
+/// added to a file not ending in one) from a profile; a profile left empty
+/// was made by install.sh and goes too.
 fn remove_marked_lines(path: &std::path::Path) -> Result<()> {
     let Some(text) = cargo_config::read_optional(path)? else {
         return Ok(());
@@ -118,9 +145,12 @@ fn remove_marked_lines(path: &std::path::Path) -> Result<()> {
     if !text.contains(PROFILE_MARKER) {
         return Ok(());
     }
-    let kept: Vec<&str> = text
+    let kept: String = text
         .split_inclusive('\n')
         .filter(|l| !l.contains(PROFILE_MARKER))
         .collect();
-    write_atomic(path, kept.concat().as_bytes())
+    if kept.is_empty() {
+        return std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()));
+    }
+    write_atomic(path, kept.as_bytes())
 }

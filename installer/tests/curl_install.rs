@@ -268,3 +268,134 @@ fn self_update_replaces_the_binary_with_a_newer_verified_one() {
     let version = sb.command(&fastmusl).arg("--version").output().unwrap();
     assert!(version.status.success(), "the updated binary does not run");
 }
+
+/// install.sh and the fastmusl binary apply one rule to plain http:// dist
+/// servers (loopback only, as the binary parses hosts): each host below is
+/// refused by both or by neither. Nothing listens on port 1, so an accepted
+/// one fails at the download.
+#[test]
+fn install_sh_and_fastmusl_agree_on_which_http_servers_are_loopback() {
+    let hosts = [
+        ("127.0.0.1", true),
+        ("127.8.9.10", true),
+        ("localhost", true),
+        ("LocalHost", true),
+        ("[::1]", true),
+        ("[0:0:0:0:0:0:0:1]", true),
+        ("[::0:1]", true),
+        ("[0::0001]", true),
+        ("user@127.0.0.1", true),
+        ("127.0.0.1.example.org", false),
+        ("127.1", false),
+        ("127.0.0.01", false),
+        ("127.0.0.256", false),
+        ("[::ffff:127.0.0.1]", false),
+        ("[1::1]", false),
+        ("[::00001]", false),
+        ("[0:0:0:0:0:0:0:0:1]", false),
+        ("localhost.example.org", false),
+        ("127.0.0.1@example.org", false),
+        ("10.0.0.1", false),
+        ("example.org", false),
+    ];
+    let sb = Sandbox::new("http://127.0.0.1:1");
+    let mut disagreements = Vec::new();
+    for (host, loopback) in hosts {
+        let url = format!("http://{host}:1/dist");
+        let script = sb
+            .command(absolute("dash"))
+            .arg(release().dir.join("install.sh"))
+            .args(["-y", "--no-modify-path"])
+            .env("FASTMUSL_DIST_SERVER", &url)
+            .output()
+            .unwrap();
+        let binary = sb
+            .fastmusl_command(&["target", "list"])
+            .env("FASTMUSL_DIST_SERVER", &url)
+            .output()
+            .unwrap();
+        assert!(
+            !script.status.success() && !binary.status.success(),
+            "{url}"
+        );
+        let refused =
+            |out: &std::process::Output| text(&out.stderr).contains("refusing plain http://");
+        let (by_script, by_binary) = (!refused(&script), !refused(&binary));
+        if (by_script, by_binary) != (loopback, loopback) {
+            disagreements.push(format!(
+                "{host}: expected loopback={loopback}, install.sh {by_script}, fastmusl {by_binary}"
+            ));
+        }
+    }
+    assert!(disagreements.is_empty(), "{disagreements:#?}");
+}
+
+/// install.sh follows rustup's choice of startup files: `.profile` always,
+/// bash's own files only where they exist (here only `.bash_profile`, which
+/// bash reads instead of `.profile`); `self uninstall` takes its line out
+/// again, byte for byte, and removes the `.profile` it created.
+#[test]
+fn install_sh_writes_the_profiles_that_exist_and_uninstall_takes_them_back() {
+    let server = HttpServer::serve(&release().dir);
+    let sb = Sandbox::new(&server.url);
+    let bash_profile = sb.home().join(".bash_profile");
+    std::fs::write(&bash_profile, PROFILE).unwrap();
+    let out = install_sh(&sb, "dash", None, &["-y"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for profile in [".bash_profile", ".profile"] {
+        let text = std::fs::read_to_string(sb.home().join(profile)).unwrap();
+        assert!(text.contains(".fastmusl/env"), "{profile}: {text}");
+    }
+    assert!(
+        !sb.home().join(".bashrc").exists(),
+        "install.sh created .bashrc"
+    );
+
+    let fastmusl = sb.fastmusl_home().join("bin/fastmusl");
+    let uninstall = sb
+        .command(&fastmusl)
+        .args(["self", "uninstall", "-y"])
+        .output()
+        .unwrap();
+    assert!(uninstall.status.success(), "{}", text(&uninstall.stderr));
+    assert_eq!(std::fs::read_to_string(&bash_profile).unwrap(), PROFILE);
+    assert!(!sb.home().join(".profile").exists());
+    assert!(!sb.fastmusl_home().exists());
+}
+
+/// With FASTMUSL_HOME=$HOME, `self uninstall` must not take the home
+/// directory with it: it refuses, names what is not fastmusl's, and changes
+/// nothing (cargo stays wired, every file stays).
+#[test]
+fn self_uninstall_refuses_a_home_holding_what_is_not_fastmusls() {
+    let server = HttpServer::serve(&release().dir);
+    let sb = Sandbox::new(&server.url);
+    let home = sb.home();
+    std::fs::create_dir_all(home.join("keys")).unwrap();
+    std::fs::copy(&release().public_key, home.join("keys/throwaway.pub")).unwrap();
+    std::fs::create_dir_all(home.join("Documents")).unwrap();
+    std::fs::write(home.join("Documents/thesis.tex"), "years of work\n").unwrap();
+    std::fs::write(home.join(".profile"), PROFILE).unwrap();
+    let fastmusl = |args: &[&str]| {
+        sb.fastmusl_command(args)
+            .env("FASTMUSL_HOME", &home)
+            .output()
+            .unwrap()
+    };
+    let add = fastmusl(&["target", "add", TARGETS[0]]);
+    assert!(add.status.success(), "{}", text(&add.stderr));
+    assert!(home.join("sysroots").is_dir());
+
+    let before = common::snapshot(sb.dir.path());
+    let out = fastmusl(&["self", "uninstall", "-y"]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "uninstall went ahead in $HOME");
+    for name in [".cargo", ".profile", "Documents"] {
+        assert!(
+            stderr.contains(&format!("\n  {name}")),
+            "{name} not named:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("Nothing was removed"), "{stderr}");
+    assert_eq!(common::snapshot(sb.dir.path()), before);
+}

@@ -59,9 +59,13 @@ main() {
 
 	case $server in
 	https://*) proto='=https' ;;
-	http://127.*|http://localhost|http://localhost[:/]*|http://\[::1\]*) proto='=http' ;;
-	file://*) proto='=file' ;;
-	*) err "refusing dist server $server: use https://, a loopback http:// address, or file://" ;;
+	http://*)
+		is_loopback "$(host_of "${server#http://}")" ||
+			err "refusing plain http:// to $(host_of "${server#http://}"): use https://, a loopback address (127.0.0.1, [::1], localhost) or a file:// directory"
+		proto='=http'
+		;;
+	file:///*) proto='=file' ;;
+	*) err "refusing dist server $server: use https://, a loopback http:// address, or file:///DIR" ;;
 	esac
 
 	if [ "$assume_yes" = no ] && [ -t 1 ] && : </dev/tty 2>/dev/null; then
@@ -123,10 +127,7 @@ ENV
 	*:"$bin":*) say "$bin is already on PATH" ;;
 	*)
 		if [ "$modify_path" = yes ]; then
-			for profile in "$HOME/.profile" "$HOME/.bashrc" "$HOME/.zshenv"; do
-				case $profile in
-				*/.zshenv) has zsh || continue ;;
-				esac
+			profiles | while IFS= read -r profile; do
 				if ! grep -qs "$PROFILE_MARKER" "$profile"; then
 					if [ -s "$profile" ] && [ "$(tail -c 1 "$profile")" != "" ]; then
 						printf '\n' >>"$profile"
@@ -144,6 +145,78 @@ ENV
 		"$bin/fastmusl" target add "$target" || err "fastmusl target add $target failed"
 	done
 	say "done: run \`fastmusl target add x86_64-unknown-linux-musl\` to install a sysroot"
+}
+
+# The shell startup files to add fastmusl's env line to, as rustup chooses
+# them: ~/.profile always (POSIX login shells); bash's own files only where
+# they exist (bash reads .bash_profile or .bash_login instead of .profile,
+# and .bashrc for interactive shells); zsh's .zshenv where it exists or zsh
+# is installed. `fastmusl self uninstall` removes the line from the same set.
+profiles() {
+	printf '%s\n' "$HOME/.profile"
+	for rc in .bash_profile .bash_login .bashrc; do
+		[ -f "$HOME/$rc" ] && printf '%s\n' "$HOME/$rc"
+	done
+	zshenv="${ZDOTDIR:-$HOME}/.zshenv"
+	if [ -f "$zshenv" ] || has zsh; then printf '%s\n' "$zshenv"; fi
+}
+
+# The host of a URL without its scheme, as the fastmusl binary reads it:
+# the authority (up to the first /), after any user@, without the port; an
+# IPv6 address without its brackets.
+host_of() {
+	authority=${1%%/*}
+	authority=${authority##*@}
+	case $authority in
+	\[*) authority=${authority#\[}; printf '%s' "${authority%%]*}" ;;
+	*) printf '%s' "${authority%%:*}" ;;
+	esac
+}
+
+# The fastmusl binary's rule (dist_server.rs): `localhost`, or an address
+# that parses as a loopback IP: IPv4 127.0.0.0/8 as four plain decimal
+# octets, or IPv6 ::1 in any spelling.
+is_loopback() {
+	case $1 in
+	[Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]) return 0 ;;
+	127.*) is_ipv4_loopback "$1" ;;
+	*:*) is_ipv6_loopback "$1" ;;
+	*) return 1 ;;
+	esac
+}
+
+is_ipv4_loopback() {
+	old_ifs=$IFS
+	IFS=.
+	set -f
+	set -- $1
+	set +f
+	IFS=$old_ifs
+	[ $# -eq 4 ] || return 1
+	for octet do
+		case $octet in '' | *[!0-9]* | 0?* | ????*) return 1 ;; esac
+		[ "$octet" -le 255 ] || return 1
+	done
+}
+
+is_ipv6_loopback() {
+	case $1 in *[!0-9A-Fa-f:]* | *:::* | *::*::*) return 1 ;; esac
+	case ${1##*:} in 1 | 01 | 001 | 0001) ;; *) return 1 ;; esac
+	groups=1
+	old_ifs=$IFS
+	IFS=:
+	for group in ${1%:*}; do
+		case $group in
+		'') ;;
+		0 | 00 | 000 | 0000) groups=$((groups + 1)) ;;
+		*) IFS=$old_ifs; return 1 ;;
+		esac
+	done
+	IFS=$old_ifs
+	case $1 in
+	*::*) [ "$groups" -lt 8 ] ;;
+	*) [ "$groups" -eq 8 ] ;;
+	esac
 }
 
 fetch() {
