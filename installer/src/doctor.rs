@@ -6,6 +6,7 @@
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use fastmusl_dist::elf::ElfFacts;
 
 use crate::{
     Output,
@@ -76,7 +77,7 @@ fn check_target(work: &std::path::Path, triple: &str) -> Result<String> {
         .join(triple)
         .join("debug")
         .join("doctor");
-    let is_static = !has_interpreter(&std::fs::read(&binary)?);
+    let is_static = static_executable(&binary)?;
     let banner = stderr
         .lines()
         .find(|l| l.starts_with('v') && l.contains("(built on"));
@@ -89,15 +90,24 @@ fn check_target(work: &std::path::Path, triple: &str) -> Result<String> {
     }
 }
 
-/// A PT_INTERP program header in a 64-bit little-endian ELF file.
-fn has_interpreter(b: &[u8]) -> bool {
-    if b.len() < 64 || &b[..4] != b"\x7fELF" {
-        return false;
+/// Whether `binary` is a static ELF executable; a file that is not ELF, or
+/// is damaged, is a problem to report, never "static".
+fn static_executable(binary: &std::path::Path) -> Result<bool> {
+    let facts = ElfFacts::read(binary).with_context(|| format!("{}", binary.display()))?;
+    Ok(facts.is_static())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_elf_file_without_interpreter_is_static() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("not-elf");
+        std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+        let err = format!("{:#}", static_executable(&script).unwrap_err());
+        assert!(err.contains("not an ELF file"), "{err}");
+        assert!(!static_executable(std::path::Path::new("/bin/sh")).unwrap());
     }
-    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
-    let phoff = u64::from_le_bytes(b[0x20..0x28].try_into().unwrap_or_default()) as usize;
-    (0..u16_at(0x38)).any(|i| {
-        let at = phoff + i * u16_at(0x36);
-        b.get(at..at + 4).is_some_and(|t| t == [3, 0, 0, 0])
-    })
 }

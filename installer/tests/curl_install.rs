@@ -11,7 +11,8 @@ mod common;
 use std::path::Path;
 
 use common::{HttpServer, Sandbox, TARGETS, copy_of_release, release, text};
-use xtask::fixture::{ElfFacts, mimalloc_banner};
+use fastmusl_dist::elf::ElfFacts;
+use xtask::fixture::mimalloc_banner;
 
 const USER_CONFIG: &str = "[build]\njobs = 2\n";
 const PROFILE: &str = "# my profile\nexport EDITOR=vi\n";

@@ -9,7 +9,8 @@ mod common;
 use std::time::Duration;
 
 use common::{HttpServer, Sandbox, TARGETS, copy_of_release, release, text, tree};
-use xtask::fixture::{ElfFacts, mimalloc_banner};
+use fastmusl_dist::elf::ElfFacts;
+use xtask::fixture::mimalloc_banner;
 
 const USER_CONFIG: &str =
     "# my cargo config\n[build]\njobs = 2   # two cores\n\n[alias]\nb = \"build\"\n";

@@ -12,6 +12,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+use fastmusl_dist::elf::ElfFacts;
 
 use crate::{
     platforms::{PlatformTable, TargetPlatform},
@@ -156,45 +157,6 @@ fn copy_sources(src: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
-/// What the ELF headers say about how a binary will be loaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ElfFacts {
-    /// `e_machine`: 62 is x86_64, 183 is aarch64.
-    pub machine: u16,
-    /// A PT_INTERP program header: the kernel would start a dynamic loader.
-    pub has_interpreter: bool,
-}
-
-impl ElfFacts {
-    pub fn read(path: &Path) -> Result<ElfFacts> {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        Self::parse(&bytes)
-            .with_context(|| format!("{} is not a 64-bit little-endian ELF file", path.display()))
-    }
-
-    fn parse(b: &[u8]) -> Result<ElfFacts> {
-        if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 || b[5] != 1 {
-            bail!("bad ELF header");
-        }
-        let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
-        let machine = u16_at(0x12);
-        let phoff = u64::from_le_bytes(b[0x20..0x28].try_into()?) as usize;
-        let (phentsize, phnum) = (u16_at(0x36) as usize, u16_at(0x38) as usize);
-        let mut has_interpreter = false;
-        for i in 0..phnum {
-            let at = phoff + i * phentsize;
-            let p_type = b.get(at..at + 4).context("truncated program headers")?;
-            if u32::from_le_bytes(p_type.try_into()?) == 3 {
-                has_interpreter = true;
-            }
-        }
-        Ok(ElfFacts {
-            machine,
-            has_interpreter,
-        })
-    }
-}
-
 /// Runs a binary with mimalloc's verbose output on; returns its output.
 pub fn run_with_mimalloc_verbose(sysroot: &Sysroot, binary: &Path) -> Result<Output> {
     let output = sysroot
@@ -224,7 +186,7 @@ pub fn mimalloc_banner(stderr: &str) -> Option<&str> {
 pub fn run_demo(dir: &Path) -> Result<()> {
     let sysroot = Sysroot::open(dir)?;
     let binary = build_fixture(&sysroot, "alloc-churn")?;
-    let elf = ElfFacts::read(&binary)?;
+    let elf = ElfFacts::read(&binary).with_context(|| binary.display().to_string())?;
     let output = run_with_mimalloc_verbose(&sysroot, &binary)?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     print!("{}", String::from_utf8_lossy(&output.stdout));

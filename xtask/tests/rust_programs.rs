@@ -13,8 +13,9 @@ use std::{
 };
 
 use common::{TARGETS, run_ok, stderr_of, stdout_of, sysroot, tail};
+use fastmusl_dist::elf::ElfFacts;
 use xtask::{
-    fixture::{ElfFacts, Sysroot, build_fixture, mimalloc_banner},
+    fixture::{Sysroot, build_fixture, mimalloc_banner},
     project_root,
 };
 

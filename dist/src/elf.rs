@@ -1,0 +1,161 @@
+//! What an executable's ELF headers say about how it will be loaded: its
+//! class (32- or 64-bit), its machine, and whether it names a program
+//! interpreter (PT_INTERP), i.e. whether the kernel would start a dynamic
+//! loader first: a binary without one is static.
+//!
+//! One reader, class- and byte-order-aware (on the `object` crate), for the
+//! pipeline's tests, `cargo xtask` and the installer's `doctor` alike, so a
+//! 32-bit target or a file that is not ELF at all is never misjudged by a
+//! second, simpler copy.
+
+use std::path::Path;
+
+use object::{
+    Endianness, FileKind,
+    elf::{FileHeader32, FileHeader64, PT_INTERP},
+    read::elf::{FileHeader, ProgramHeader},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElfClass {
+    Elf32,
+    Elf64,
+}
+
+/// The load-relevant facts of one ELF file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ElfFacts {
+    pub class: ElfClass,
+    pub little_endian: bool,
+    /// `e_machine` (`object::elf::EM_*`: 62 is x86_64, 183 aarch64, 3 i386).
+    pub machine: u16,
+    /// A PT_INTERP program header: the binary is dynamically linked.
+    pub has_interpreter: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ElfError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("not an ELF file")]
+    NotElf,
+    #[error("a damaged ELF file: {0}")]
+    Malformed(String),
+}
+
+impl ElfFacts {
+    pub fn read(path: &Path) -> Result<ElfFacts, ElfError> {
+        let bytes = std::fs::read(path).map_err(|source| ElfError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&bytes)
+    }
+
+    pub fn parse(data: &[u8]) -> Result<ElfFacts, ElfError> {
+        let facts = match FileKind::parse(data) {
+            Ok(FileKind::Elf32) => facts::<FileHeader32<Endianness>>(data, ElfClass::Elf32),
+            Ok(FileKind::Elf64) => facts::<FileHeader64<Endianness>>(data, ElfClass::Elf64),
+            _ => return Err(ElfError::NotElf),
+        };
+        facts.map_err(|e| ElfError::Malformed(e.to_string()))
+    }
+
+    pub fn is_static(&self) -> bool {
+        !self.has_interpreter
+    }
+
+    /// The machine's usual name, for messages.
+    pub fn machine_name(&self) -> String {
+        use object::elf::*;
+        match self.machine {
+            EM_X86_64 => "x86_64".to_owned(),
+            EM_AARCH64 => "aarch64".to_owned(),
+            EM_386 => "i386".to_owned(),
+            EM_ARM => "arm".to_owned(),
+            EM_RISCV => "riscv".to_owned(),
+            EM_PPC64 => "powerpc64".to_owned(),
+            EM_S390 => "s390x".to_owned(),
+            other => format!("ELF machine {other}"),
+        }
+    }
+}
+
+fn facts<Elf: FileHeader<Endian = Endianness>>(
+    data: &[u8],
+    class: ElfClass,
+) -> object::read::Result<ElfFacts> {
+    let header = Elf::parse(data)?;
+    let endian = header.endian()?;
+    let has_interpreter = header
+        .program_headers(endian, data)?
+        .iter()
+        .any(|ph| ph.p_type(endian) == PT_INTERP);
+    Ok(ElfFacts {
+        class,
+        little_endian: endian == Endianness::Little,
+        machine: header.e_machine(endian),
+        has_interpreter,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Links `_start` for `target` with clang and lld, static or as a PIE
+    /// that names a loader, and reads it back.
+    fn linked(target: &str, dynamic: bool) -> ElfFacts {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, out) = (dir.path().join("start.c"), dir.path().join("a.out"));
+        std::fs::write(&src, "void _start(void) { for (;;) ; }\n").unwrap();
+        let mut cmd = std::process::Command::new("clang");
+        cmd.arg(format!("--target={target}"))
+            .args(["-fuse-ld=lld", "-nostdlib", "-o"])
+            .arg(&out)
+            .arg(&src);
+        if dynamic {
+            cmd.args(["-fPIE", "-pie", "-Wl,--dynamic-linker=/lib/ld.so.1"]);
+        } else {
+            cmd.arg("-static");
+        }
+        let status = cmd
+            .status()
+            .expect("clang runs (apt-get install clang lld)");
+        assert!(status.success(), "{cmd:?}");
+        ElfFacts::read(&out).unwrap()
+    }
+
+    #[test]
+    fn both_classes_static_and_dynamic() {
+        use object::elf::{EM_386, EM_X86_64};
+        for (target, class, machine) in [
+            ("x86_64-linux-gnu", ElfClass::Elf64, EM_X86_64),
+            ("i686-linux-gnu", ElfClass::Elf32, EM_386),
+        ] {
+            for dynamic in [false, true] {
+                let facts = linked(target, dynamic);
+                assert_eq!(
+                    (facts.class, facts.machine, facts.little_endian),
+                    (class, machine, true),
+                    "{target}"
+                );
+                assert_eq!(facts.is_static(), !dynamic, "{target} dynamic={dynamic}");
+            }
+        }
+    }
+
+    #[test]
+    fn not_elf_and_truncated_files_are_errors() {
+        assert!(matches!(
+            ElfFacts::parse(b"#!/bin/sh\necho hi\n"),
+            Err(ElfError::NotElf)
+        ));
+        let sh = std::fs::read("/bin/sh").unwrap();
+        assert!(ElfFacts::parse(&sh).unwrap().has_interpreter);
+        assert!(ElfFacts::parse(&sh[..100]).is_err());
+    }
+}
