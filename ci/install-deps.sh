@@ -3,7 +3,8 @@
 # the cross compiler (clang, lld, llvm), make and patch for musl's build, the
 # Linux UAPI headers and libgcc of each target arch, qemu to run aarch64
 # binaries, minisign and the shells/HTTP server of the installer tests, the
-# font of the benchmark plots, and rustup's musl targets. Safe to run again.
+# font of the benchmark plots, rustup's musl targets and rust-src. Safe to
+# run again.
 set -eu
 
 packages="clang lld llvm make patch zstd minisign qemu-user-static \
@@ -23,6 +24,10 @@ if [ -n "$missing" ]; then
 fi
 
 rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl
+# rust-src: the reproducibility test shows that release binaries built with
+# it are the same as without (rustc names std's sources by local paths when
+# it is installed, and dist remaps them).
+rustup component add rust-src
 # An older cargo, without config `include` (stable since 1.94), for the
 # installer's in-place wiring test.
 rustup toolchain install 1.93.0 --profile minimal --target x86_64-unknown-linux-musl

@@ -53,6 +53,9 @@ pub struct DistRequest {
     pub with_installer: bool,
     /// The dist server `install.sh` downloads from by default.
     pub dist_server: String,
+    /// A directory keeping compressed archives by the hash of their tar
+    /// (zstd at level 19 takes ~20 s per sysroot); `None` compresses anew.
+    pub compression_cache: Option<PathBuf>,
 }
 
 /// What a dist run wrote.
@@ -113,7 +116,7 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
         let name = channel::sysroot_artifact_name(&version, triple.as_str());
         let top = name.trim_end_matches(".tar.zst");
         let tar = pack_tree(&dir, top, archive_mtime)?;
-        let zst = zstd::encode_all(tar.as_slice(), ZSTD_LEVEL).context("compressing")?;
+        let zst = compress(&tar, request.compression_cache.as_deref())?;
         let path = request.out.join(&name);
         let artifact = publish(signer.as_ref(), &request.out, &name, &zst, &version)?;
         eprintln!(
@@ -131,7 +134,8 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
         for dir in &sysroot_dirs {
             let sysroot = Sysroot::open(dir)?;
             let host = sysroot.platform.triple.to_string();
-            let binary = build_installer(&sysroot)?;
+            let target_dir = project_root().join("target/installer-build");
+            let binary = build_installer(&sysroot, &target_dir, None)?;
             let name = channel::installer_artifact_name(&installer_version, &host);
             let bytes = std::fs::read(&binary)?;
             eprintln!("fastmusl: {name}: {} bytes", bytes.len());
@@ -197,6 +201,29 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
     })
 }
 
+/// zstd of `tar` at `ZSTD_LEVEL`, from `cache` if an earlier run made it.
+/// The key is the tar's hash, the level and the zstd version; a cached
+/// entry is used only if it decompresses to `tar` exactly, so the cache can
+/// save time but never change a release.
+fn compress(tar: &[u8], cache: Option<&Path>) -> Result<Vec<u8>> {
+    let key = format!(
+        "{}-zstd{}-{ZSTD_LEVEL}.tar.zst",
+        sha256_hex(tar),
+        zstd::zstd_safe::version_number()
+    );
+    if let Some(cached) = cache.and_then(|dir| std::fs::read(dir.join(&key)).ok())
+        && zstd::decode_all(cached.as_slice()).is_ok_and(|d| d == tar)
+    {
+        return Ok(cached);
+    }
+    let zst = zstd::encode_all(tar, ZSTD_LEVEL).context("compressing")?;
+    if let Some(dir) = cache {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        write_atomic(&dir.join(&key), &zst)?;
+    }
+    Ok(zst)
+}
+
 /// Writes a release file with its `.sha256` and, when signing, `.minisig`
 /// (trusted comment: file, sha256, version); returns its manifest entry.
 fn publish(
@@ -241,22 +268,25 @@ fn installer_version() -> Result<String> {
 
 /// Builds the `fastmusl` binary for `sysroot`'s target as a static musl
 /// binary linked against that very sysroot: we ship what we eat. The cargo
-/// settings go on the command line, so no config file is touched; paths of
-/// this machine are remapped out of the binary.
-fn build_installer(sysroot: &Sysroot) -> Result<PathBuf> {
+/// settings go on the command line, so no config file is touched; this
+/// machine's paths are remapped out of the binary (see `path_remaps`).
+/// `rustc` overrides the compiler (`RUSTC`, else cargo's default).
+pub fn build_installer(
+    sysroot: &Sysroot,
+    target_dir: &Path,
+    rustc: Option<&Path>,
+) -> Result<PathBuf> {
     let triple = sysroot.platform.triple.as_str();
-    let target_dir = project_root().join("target/installer-build");
     let linker = sysroot.linker_config_arg();
-    let cargo_home = std::env::var("CARGO_HOME")
-        .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
-    let remaps = toml::Value::Array(vec![
-        toml::Value::String(format!(
-            "--remap-path-prefix={}=/fastmusl",
-            project_root().display()
-        )),
-        toml::Value::String(format!("--remap-path-prefix={cargo_home}=/cargo")),
-    ]);
-    let rustflags = format!("target.{triple}.rustflags={remaps}");
+    let rustc = rustc
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("RUSTC").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("rustc"));
+    let remaps: Vec<toml::Value> = path_remaps(&rustc)?
+        .into_iter()
+        .map(|(from, to)| toml::Value::String(format!("--remap-path-prefix={from}={to}")))
+        .collect();
+    let rustflags = format!("target.{triple}.rustflags={}", toml::Value::Array(remaps));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
     sysroot.set_c_toolchain_env(&mut cmd);
@@ -275,7 +305,8 @@ fn build_installer(sysroot: &Sysroot) -> Result<PathBuf> {
             "--config",
             &rustflags,
         ])
-        .env("CARGO_TARGET_DIR", &target_dir)
+        .env("CARGO_TARGET_DIR", target_dir)
+        .env("RUSTC", &rustc)
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS")
@@ -288,6 +319,34 @@ fn build_installer(sysroot: &Sysroot) -> Result<PathBuf> {
         );
     }
     Ok(target_dir.join(triple).join("release").join("fastmusl"))
+}
+
+/// Prefixes of this machine that reach a binary through file names (panic
+/// locations, debug info), each mapped to a fixed one:
+///
+/// - the checkout -> `/fastmusl`;
+/// - `CARGO_HOME` (the registry's crate sources) -> `/cargo`;
+/// - the toolchain's `rust-src`, when installed -> `/rustc/<commit>`, the
+///   name rustc gives std's sources when it is not: with rust-src present,
+///   rustc turns those names into local paths (under the rustup home).
+fn path_remaps(rustc: &Path) -> Result<Vec<(String, String)>> {
+    let sh = Shell::new()?;
+    let sysroot = cmd!(sh, "{rustc} --print sysroot").quiet().read()?;
+    let version = cmd!(sh, "{rustc} -vV").quiet().read()?;
+    let commit = version
+        .lines()
+        .find_map(|l| l.strip_prefix("commit-hash: "))
+        .with_context(|| format!("`{} -vV` names no commit-hash", rustc.display()))?;
+    let cargo_home = std::env::var("CARGO_HOME")
+        .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
+    Ok(vec![
+        (project_root().display().to_string(), "/fastmusl".to_owned()),
+        (cargo_home, "/cargo".to_owned()),
+        (
+            format!("{}/lib/rustlib/src/rust", sysroot.trim()),
+            format!("/rustc/{commit}"),
+        ),
+    ])
 }
 
 /// `install.sh` with the release key (of the signer) and default server.

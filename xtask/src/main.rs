@@ -59,6 +59,7 @@ fn main() -> Result<()> {
                 channel,
                 with_installer: !no_installer,
                 dist_server,
+                compression_cache: Some(xtask::project_root().join("target/dist-cache")),
             })?;
             match &output.signed_by {
                 Some(id) => eprintln!("fastmusl: signed with key {id}"),

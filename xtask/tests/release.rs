@@ -40,6 +40,7 @@ fn dist(targets: &[&str], out: &Path, key: &Path) {
         channel: "stable".to_owned(),
         with_installer: true,
         dist_server: "http://127.0.0.1:1".to_owned(),
+        compression_cache: Some(xtask::project_root().join("target/dist-cache")),
     })
     .unwrap();
 }

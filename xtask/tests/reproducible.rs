@@ -4,17 +4,20 @@
 //! archives and channel manifest (signatures use fresh randomness, so they
 //! are compared by verifying them instead). The shipped fastmusl binaries
 //! are built once per checkout (target/installer-build), so both runs share
-//! them; their paths are remapped, and two checkouts in different
-//! directories were seen to give the same bytes.
+//! them; the x86_64 one is built a second time by a copy of the toolchain
+//! without rust-src (rustc names std's sources by local paths when rust-src
+//! is installed) and must come out the same. No shipped file may hold a
+//! path of the build machine.
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use common::{TARGETS, shared_mirror, sysroot};
+use common::{TARGETS, shared_mirror, stdout_of, sysroot};
 use fastmusl_dist::signature::{TrustedKey, verify};
 use xtask::{
-    dist::{DistRequest, run},
+    dist::{DistRequest, build_installer, run},
+    project_root,
     signing::generate_keypair,
     sysroot::{SysrootRequest, build_or_reuse},
     tree_hash::sha256_hex,
@@ -81,6 +84,9 @@ fn clean_rebuilds_and_their_releases_are_bit_identical() {
             channel: "stable".to_owned(),
             with_installer: true,
             dist_server: "http://127.0.0.1:1".to_owned(),
+            // Compressed anew each time: the point is that zstd gives the
+            // same bytes twice.
+            compression_cache: None,
         })
         .unwrap()
     };
@@ -112,4 +118,105 @@ fn clean_rebuilds_and_their_releases_are_bit_identical() {
             verify(&name, &data, &sig, std::slice::from_ref(&key)).unwrap();
         }
     }
+}
+
+/// The default toolchain's sysroot (`rustc --print sysroot`).
+fn rustc_sysroot() -> PathBuf {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = std::process::Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .unwrap();
+    PathBuf::from(stdout_of(&out).trim())
+}
+
+/// The toolchain at `from`, hard-linked (no copying) under `to`, without
+/// `lib/rustlib/src`.
+fn toolchain_without_rust_src(from: &Path, to: &Path) -> PathBuf {
+    if to.exists() {
+        std::fs::remove_dir_all(to).unwrap();
+    }
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-al")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::remove_dir_all(to.join("lib/rustlib/src")).unwrap();
+    to.join("bin/rustc")
+}
+
+/// Paths of this machine that must not reach a release.
+fn build_machine_paths() -> Vec<String> {
+    let home = std::env::var("HOME").unwrap();
+    let mut paths = vec![
+        format!("{home}/"),
+        format!("{}/", project_root().display()),
+        format!("{}/", rustc_sysroot().display()),
+    ];
+    for var in ["CARGO_HOME", "RUSTUP_HOME", "CARGO_TARGET_DIR"] {
+        if let Ok(v) = std::env::var(var) {
+            paths.push(format!("{v}/"));
+        }
+    }
+    paths
+}
+
+#[test]
+fn release_binaries_are_the_same_with_or_without_rust_src_and_name_no_local_path() {
+    let toolchain = rustc_sysroot();
+    assert!(
+        toolchain.join("lib/rustlib/src/rust/library").is_dir(),
+        "this test needs rust-src in {} (ci/install-deps.sh installs it)",
+        toolchain.display()
+    );
+    let keys = tempfile::tempdir().unwrap();
+    let (_, secret) = generate_keypair(keys.path(), "throwaway").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let cached_root = sysroot(TARGETS[0]).dir.parent().unwrap().to_path_buf();
+    run(&DistRequest {
+        targets: TARGETS.iter().map(|t| t.parse().unwrap()).collect(),
+        out: out.path().to_path_buf(),
+        sign_key: Some(secret),
+        sysroot_root: cached_root,
+        mirror: Some(shared_mirror()),
+        channel: "stable".to_owned(),
+        with_installer: true,
+        dist_server: "http://127.0.0.1:1".to_owned(),
+        compression_cache: Some(project_root().join("target/dist-cache")),
+    })
+    .unwrap();
+
+    let no_src = toolchain_without_rust_src(
+        &toolchain,
+        &project_root().join("target/toolchain-copies/no-rust-src"),
+    );
+    let target_dir = project_root().join("target/installer-build-no-rust-src");
+    let built = build_installer(sysroot(TARGETS[0]), &target_dir, Some(&no_src)).unwrap();
+    let shipped = out.path().join(format!("fastmusl-0.1.0-{}", TARGETS[0]));
+    assert!(
+        std::fs::read(&built).unwrap() == std::fs::read(&shipped).unwrap(),
+        "{} (built without rust-src) differs from {} (with rust-src)",
+        built.display(),
+        shipped.display()
+    );
+
+    let forbidden = build_machine_paths();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(out.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let mut bytes = std::fs::read(&path).unwrap();
+        if name.ends_with(".tar.zst") {
+            bytes = zstd::decode_all(bytes.as_slice()).unwrap();
+        }
+        for prefix in &forbidden {
+            if bytes.windows(prefix.len()).any(|w| w == prefix.as_bytes()) {
+                found.push(format!("{name}: {prefix}"));
+            }
+        }
+    }
+    assert!(found.is_empty(), "build-machine paths shipped: {found:#?}");
 }

@@ -59,6 +59,7 @@ pub fn release() -> &'static Release {
             channel: "stable".to_owned(),
             with_installer: true,
             dist_server: "http://127.0.0.1:1".to_owned(),
+            compression_cache: Some(xtask::project_root().join("target/dist-cache")),
         })
         .unwrap();
         Release {
