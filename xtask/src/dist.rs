@@ -51,11 +51,24 @@ pub struct DistRequest {
     /// Also build and ship the `fastmusl` binary for each target (as a
     /// host), with `install.sh`.
     pub with_installer: bool,
+    /// How those binaries are built.
+    pub installer_build: InstallerBuild,
     /// The dist server `install.sh` downloads from by default.
     pub dist_server: String,
     /// A directory keeping compressed archives by the hash of their tar
     /// (zstd at level 19 takes ~20 s per sysroot); `None` compresses anew.
     pub compression_cache: Option<PathBuf>,
+}
+
+/// Where and with which compiler the `fastmusl` binaries are built.
+#[derive(Debug, Clone, Default)]
+pub struct InstallerBuild {
+    /// Cargo's target directory; default `target/installer-build`, kept
+    /// across runs (a build against a sysroot elsewhere wants its own: the
+    /// linker and C wrapper paths are part of cargo's fingerprints).
+    pub target_dir: Option<PathBuf>,
+    /// The rustc to build with; default `RUSTC`, else cargo's own.
+    pub rustc: Option<PathBuf>,
 }
 
 /// What a dist run wrote.
@@ -134,8 +147,7 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
         for dir in &sysroot_dirs {
             let sysroot = Sysroot::open(dir)?;
             let host = sysroot.platform.triple.to_string();
-            let target_dir = project_root().join("target/installer-build");
-            let binary = build_installer(&sysroot, &target_dir, None)?;
+            let binary = build_installer(&sysroot, &request.installer_build)?;
             let name = channel::installer_artifact_name(&installer_version, &host);
             let bytes = std::fs::read(&binary)?;
             eprintln!("fastmusl: {name}: {} bytes", bytes.len());
@@ -270,16 +282,16 @@ fn installer_version() -> Result<String> {
 /// binary linked against that very sysroot: we ship what we eat. The cargo
 /// settings go on the command line, so no config file is touched; this
 /// machine's paths are remapped out of the binary (see `path_remaps`).
-/// `rustc` overrides the compiler (`RUSTC`, else cargo's default).
-pub fn build_installer(
-    sysroot: &Sysroot,
-    target_dir: &Path,
-    rustc: Option<&Path>,
-) -> Result<PathBuf> {
+fn build_installer(sysroot: &Sysroot, build: &InstallerBuild) -> Result<PathBuf> {
     let triple = sysroot.platform.triple.as_str();
     let linker = sysroot.linker_config_arg();
-    let rustc = rustc
-        .map(Path::to_path_buf)
+    let target_dir = build
+        .target_dir
+        .clone()
+        .unwrap_or_else(|| project_root().join("target/installer-build"));
+    let rustc = build
+        .rustc
+        .clone()
         .or_else(|| std::env::var_os("RUSTC").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("rustc"));
     let remaps: Vec<toml::Value> = path_remaps(&rustc)?
@@ -305,7 +317,7 @@ pub fn build_installer(
             "--config",
             &rustflags,
         ])
-        .env("CARGO_TARGET_DIR", target_dir)
+        .env("CARGO_TARGET_DIR", &target_dir)
         .env("RUSTC", &rustc)
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")

@@ -58,6 +58,7 @@ fn main() -> Result<()> {
                 mirror,
                 channel,
                 with_installer: !no_installer,
+                installer_build: Default::default(),
                 dist_server,
                 compression_cache: Some(xtask::project_root().join("target/dist-cache")),
             })?;

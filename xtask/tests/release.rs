@@ -39,6 +39,7 @@ fn dist(targets: &[&str], out: &Path, key: &Path) {
         mirror: Some(shared_mirror()),
         channel: "stable".to_owned(),
         with_installer: true,
+        installer_build: Default::default(),
         dist_server: "http://127.0.0.1:1".to_owned(),
         compression_cache: Some(xtask::project_root().join("target/dist-cache")),
     })

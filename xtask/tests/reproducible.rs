@@ -1,13 +1,12 @@
 //! Reproducibility: a second clean build of every sysroot, in another
 //! directory (so under other absolute paths), gives the same bytes for every
 //! file; and `dist` over either set of sysroots gives byte-identical
-//! archives and channel manifest (signatures use fresh randomness, so they
-//! are compared by verifying them instead). The shipped fastmusl binaries
-//! are built once per checkout (target/installer-build), so both runs share
-//! them; the x86_64 one is built a second time by a copy of the toolchain
-//! without rust-src (rustc names std's sources by local paths when rust-src
-//! is installed) and must come out the same. No shipped file may hold a
-//! path of the build machine.
+//! archives, fastmusl binaries and channel manifest (signatures use fresh
+//! randomness, so they are compared by verifying them instead). The second
+//! `dist` also builds its fastmusl binaries with a copy of the toolchain
+//! that lacks rust-src (with rust-src, rustc names std's sources by local
+//! paths), while the first uses the toolchain itself, which has it. No
+//! shipped file may hold a path of the build machine.
 
 mod common;
 
@@ -16,7 +15,7 @@ use std::path::{Path, PathBuf};
 use common::{TARGETS, shared_mirror, stdout_of, sysroot};
 use fastmusl_dist::signature::{TrustedKey, verify};
 use xtask::{
-    dist::{DistRequest, build_installer, run},
+    dist::{DistRequest, InstallerBuild, run},
     project_root,
     signing::generate_keypair,
     sysroot::{SysrootRequest, build_or_reuse},
@@ -43,7 +42,7 @@ fn file_hashes(dir: &Path) -> Vec<(String, String)> {
 }
 
 #[test]
-fn clean_rebuilds_and_their_releases_are_bit_identical() {
+fn clean_rebuilds_and_their_releases_are_bit_identical_with_or_without_rust_src() {
     let keys = tempfile::tempdir().unwrap();
     let (public, secret) = generate_keypair(keys.path(), "throwaway").unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
@@ -74,7 +73,17 @@ fn clean_rebuilds_and_their_releases_are_bit_identical() {
         );
     }
 
-    let release = |sysroot_root: &Path, out: &Path| {
+    let toolchain = rustc_sysroot();
+    assert!(
+        toolchain.join("lib/rustlib/src/rust/library").is_dir(),
+        "this test needs rust-src in {} (ci/install-deps.sh installs it)",
+        toolchain.display()
+    );
+    let no_rust_src = toolchain_without_rust_src(&toolchain, &elsewhere.path().join("toolchain"));
+    let release = |sysroot_root: &Path,
+                   out: &Path,
+                   installer_build: InstallerBuild,
+                   compression_cache: Option<PathBuf>| {
         run(&DistRequest {
             targets: TARGETS.iter().map(|t| t.parse().unwrap()).collect(),
             out: out.to_path_buf(),
@@ -83,18 +92,33 @@ fn clean_rebuilds_and_their_releases_are_bit_identical() {
             mirror: Some(shared_mirror()),
             channel: "stable".to_owned(),
             with_installer: true,
+            installer_build,
             dist_server: "http://127.0.0.1:1".to_owned(),
-            // Compressed anew each time: the point is that zstd gives the
-            // same bytes twice.
-            compression_cache: None,
+            compression_cache,
         })
         .unwrap()
     };
     let cached_root = sysroot(TARGETS[0]).dir.parent().unwrap().to_path_buf();
     let out_a = elsewhere.path().join("release-a");
     let out_b = elsewhere.path().join("release-b");
-    release(&cached_root, &out_a);
-    release(&fresh_root, &out_b);
+    // The first release may take its archives from dist's cache (made by an
+    // earlier zstd run); the second compresses anew, so zstd must give the
+    // same bytes again.
+    release(
+        &cached_root,
+        &out_a,
+        InstallerBuild::default(),
+        Some(project_root().join("target/dist-cache")),
+    );
+    release(
+        &fresh_root,
+        &out_b,
+        InstallerBuild {
+            target_dir: Some(elsewhere.path().join("installer-build")),
+            rustc: Some(no_rust_src),
+        },
+        None,
+    );
 
     let (a, b) = (file_hashes(&out_a), file_hashes(&out_b));
     let unsigned = |h: &[(String, String)]| -> Vec<(String, String)> {
@@ -118,6 +142,22 @@ fn clean_rebuilds_and_their_releases_are_bit_identical() {
             verify(&name, &data, &sig, std::slice::from_ref(&key)).unwrap();
         }
     }
+
+    let mut forbidden = build_machine_paths();
+    forbidden.push(format!("{}/", elsewhere.path().display()));
+    let mut found = Vec::new();
+    for (name, _) in &a {
+        let mut bytes = std::fs::read(out_a.join(name)).unwrap();
+        if name.ends_with(".tar.zst") {
+            bytes = zstd::decode_all(bytes.as_slice()).unwrap();
+        }
+        for prefix in &forbidden {
+            if bytes.windows(prefix.len()).any(|w| w == prefix.as_bytes()) {
+                found.push(format!("{name}: {prefix}"));
+            }
+        }
+    }
+    assert!(found.is_empty(), "build-machine paths shipped: {found:#?}");
 }
 
 /// The default toolchain's sysroot (`rustc --print sysroot`).
@@ -130,20 +170,23 @@ fn rustc_sysroot() -> PathBuf {
     PathBuf::from(stdout_of(&out).trim())
 }
 
-/// The toolchain at `from`, hard-linked (no copying) under `to`, without
-/// `lib/rustlib/src`.
+/// The toolchain at `from` copied to `to` without `lib/rustlib/src`: hard
+/// links where the file system allows (no bytes copied), else a copy.
 fn toolchain_without_rust_src(from: &Path, to: &Path) -> PathBuf {
-    if to.exists() {
-        std::fs::remove_dir_all(to).unwrap();
+    let copy = |flags: &str| {
+        std::process::Command::new("cp")
+            .arg(flags)
+            .arg(from)
+            .arg(to)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    };
+    if !copy("-al") {
+        let _ = std::fs::remove_dir_all(to);
+        assert!(copy("-a"), "copying {}", from.display());
     }
-    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-    let status = std::process::Command::new("cp")
-        .arg("-al")
-        .arg(from)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(status.success());
     std::fs::remove_dir_all(to.join("lib/rustlib/src")).unwrap();
     to.join("bin/rustc")
 }
@@ -162,61 +205,4 @@ fn build_machine_paths() -> Vec<String> {
         }
     }
     paths
-}
-
-#[test]
-fn release_binaries_are_the_same_with_or_without_rust_src_and_name_no_local_path() {
-    let toolchain = rustc_sysroot();
-    assert!(
-        toolchain.join("lib/rustlib/src/rust/library").is_dir(),
-        "this test needs rust-src in {} (ci/install-deps.sh installs it)",
-        toolchain.display()
-    );
-    let keys = tempfile::tempdir().unwrap();
-    let (_, secret) = generate_keypair(keys.path(), "throwaway").unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let cached_root = sysroot(TARGETS[0]).dir.parent().unwrap().to_path_buf();
-    run(&DistRequest {
-        targets: TARGETS.iter().map(|t| t.parse().unwrap()).collect(),
-        out: out.path().to_path_buf(),
-        sign_key: Some(secret),
-        sysroot_root: cached_root,
-        mirror: Some(shared_mirror()),
-        channel: "stable".to_owned(),
-        with_installer: true,
-        dist_server: "http://127.0.0.1:1".to_owned(),
-        compression_cache: Some(project_root().join("target/dist-cache")),
-    })
-    .unwrap();
-
-    let no_src = toolchain_without_rust_src(
-        &toolchain,
-        &project_root().join("target/toolchain-copies/no-rust-src"),
-    );
-    let target_dir = project_root().join("target/installer-build-no-rust-src");
-    let built = build_installer(sysroot(TARGETS[0]), &target_dir, Some(&no_src)).unwrap();
-    let shipped = out.path().join(format!("fastmusl-0.1.0-{}", TARGETS[0]));
-    assert!(
-        std::fs::read(&built).unwrap() == std::fs::read(&shipped).unwrap(),
-        "{} (built without rust-src) differs from {} (with rust-src)",
-        built.display(),
-        shipped.display()
-    );
-
-    let forbidden = build_machine_paths();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(out.path()).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let mut bytes = std::fs::read(&path).unwrap();
-        if name.ends_with(".tar.zst") {
-            bytes = zstd::decode_all(bytes.as_slice()).unwrap();
-        }
-        for prefix in &forbidden {
-            if bytes.windows(prefix.len()).any(|w| w == prefix.as_bytes()) {
-                found.push(format!("{name}: {prefix}"));
-            }
-        }
-    }
-    assert!(found.is_empty(), "build-machine paths shipped: {found:#?}");
 }
