@@ -84,6 +84,48 @@ impl ElfFacts {
     }
 }
 
+/// Where an image index files a binary: the OCI platform's architecture
+/// and variant (Go's GOARCH names, as the image-spec asks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OciPlatform {
+    pub architecture: &'static str,
+    pub variant: Option<&'static str>,
+}
+
+impl std::fmt::Display for OciPlatform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "linux/{}", self.architecture)?;
+        if let Some(variant) = self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ElfFacts {
+    /// The OCI platform this binary runs on, read from its header alone.
+    /// `None` where the header does not settle it: 32-bit Arm's v6/v7
+    /// variant lives in its attributes section, which is not read yet.
+    pub fn oci_platform(&self) -> Option<OciPlatform> {
+        use object::elf::*;
+        let (architecture, variant) = match (self.machine, self.class, self.little_endian) {
+            (EM_X86_64, ElfClass::Elf64, true) => ("amd64", None),
+            // The image-spec's platform-variants table: arm64 is "v8".
+            (EM_AARCH64, ElfClass::Elf64, true) => ("arm64", Some("v8")),
+            (EM_386, ElfClass::Elf32, true) => ("386", None),
+            (EM_RISCV, ElfClass::Elf64, true) => ("riscv64", None),
+            (EM_PPC64, ElfClass::Elf64, true) => ("ppc64le", None),
+            (EM_PPC64, ElfClass::Elf64, false) => ("ppc64", None),
+            (EM_S390, ElfClass::Elf64, false) => ("s390x", None),
+            _ => return None,
+        };
+        Some(OciPlatform {
+            architecture,
+            variant,
+        })
+    }
+}
+
 fn facts<Elf: FileHeader<Endian = Endianness>>(
     data: &[u8],
     class: ElfClass,
@@ -131,10 +173,21 @@ mod tests {
 
     #[test]
     fn both_classes_static_and_dynamic() {
-        use object::elf::{EM_386, EM_X86_64};
-        for (target, class, machine) in [
-            ("x86_64-linux-gnu", ElfClass::Elf64, EM_X86_64),
-            ("i686-linux-gnu", ElfClass::Elf32, EM_386),
+        use object::elf::{EM_386, EM_AARCH64, EM_X86_64};
+        for (target, class, machine, platform) in [
+            (
+                "x86_64-linux-gnu",
+                ElfClass::Elf64,
+                EM_X86_64,
+                "linux/amd64",
+            ),
+            ("i686-linux-gnu", ElfClass::Elf32, EM_386, "linux/386"),
+            (
+                "aarch64-linux-gnu",
+                ElfClass::Elf64,
+                EM_AARCH64,
+                "linux/arm64/v8",
+            ),
         ] {
             for dynamic in [false, true] {
                 let facts = linked(target, dynamic);
@@ -144,6 +197,7 @@ mod tests {
                     "{target}"
                 );
                 assert_eq!(facts.is_static(), !dynamic, "{target} dynamic={dynamic}");
+                assert_eq!(facts.oci_platform().unwrap().to_string(), platform);
             }
         }
     }

@@ -319,7 +319,7 @@ fn progress_bar(len: Option<u64>, name: &str) -> indicatif::ProgressBar {
     bar
 }
 
-fn host_of(rest: &str) -> &str {
+pub(crate) fn host_of(rest: &str) -> &str {
     let authority = rest.split('/').next().unwrap_or("");
     let authority = authority.rsplit('@').next().unwrap_or(authority);
     if let Some(v6) = authority.strip_prefix('[') {
@@ -328,7 +328,7 @@ fn host_of(rest: &str) -> &str {
     authority.split(':').next().unwrap_or("")
 }
 
-fn is_loopback(host: &str) -> bool {
+pub(crate) fn is_loopback(host: &str) -> bool {
     if host.eq_ignore_ascii_case("localhost") {
         return true;
     }

@@ -4,12 +4,14 @@
 //! Modules follow rustup's dist code: `dist_server` fetches, `manifest`
 //! verifies the signed channel manifest, `unpack` installs an archive
 //! atomically, `cargo_config` wires cargo, `home` holds paths and state;
-//! `targets`, `update`, `show`, `doctor` and `self_cmd` are the commands.
+//! `targets`, `update`, `show`, `doctor` and `self_cmd` are the commands;
+//! `image` (scratch container images of static binaries) stands apart.
 
 mod cargo_config;
 mod dist_server;
 mod doctor;
 mod home;
+mod image;
 mod manifest;
 mod self_cmd;
 mod show;
@@ -57,6 +59,9 @@ enum Command {
     /// Build and run a tiny program for each installed target and say
     /// whether it is static and which allocator served it.
     Doctor,
+    /// Make a scratch container image of static binaries, one per
+    /// architecture: an OCI layout, an oci-archive and/or a registry push.
+    Image(Box<image::ImageArgs>),
     /// Manage fastmusl itself.
     #[command(name = "self")]
     Myself {
@@ -168,6 +173,7 @@ fn run(command: Command, out: &Output) -> Result<()> {
         Command::Show => show::show(),
         Command::Update { allow_downgrade } => update::update(allow_downgrade, out),
         Command::Doctor => doctor::doctor(out),
+        Command::Image(args) => image::run(*args, out.quiet),
         Command::Myself { command } => match command {
             SelfCommand::Update => self_cmd::update(out),
             SelfCommand::Uninstall { yes } => self_cmd::uninstall(yes, out),

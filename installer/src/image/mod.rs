@@ -1,0 +1,426 @@
+//! `fastmusl image`: static binaries → a (multi-architecture) scratch image,
+//! reproducibly, with no container engine: written as an OCI layout, an
+//! `oci-archive`, and/or pushed to a registry.
+//!
+//! `layer` makes reproducible layers, `rootfs` says what goes in them,
+//! `oci` assembles and writes the documents, `reference`, `credentials` and
+//! `registry` push. This module checks the inputs and runs the steps.
+
+mod credentials;
+mod layer;
+mod oci;
+mod reference;
+mod registry;
+mod rootfs;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use fastmusl_dist::elf::{ElfError, ElfFacts, OciPlatform};
+
+use self::layer::Layer;
+use self::oci::{Image, RuntimeConfig};
+use self::reference::Reference;
+use self::rootfs::{Base, CA_BUNDLE_PATH, User};
+
+#[derive(Debug, clap::Args)]
+pub struct ImageArgs {
+    /// A static binary; give one per architecture (the architecture is read
+    /// from its ELF header) for a multi-architecture image.
+    #[arg(long = "bin", value_name = "PATH", required = true)]
+    bins: Vec<PathBuf>,
+    /// The image's name and tag; the tag names it in --oci-dir and
+    /// --oci-archive, and is the default tag of --push.
+    #[arg(long, value_name = "NAME:TAG")]
+    tag: String,
+    /// Write (or add to) an OCI image layout directory (`oci:DIR:TAG` for
+    /// skopeo and umoci).
+    #[arg(long, value_name = "DIR")]
+    oci_dir: Option<PathBuf>,
+    /// Write an oci-archive file (for `podman load`, `skopeo copy
+    /// oci-archive:FILE ...`).
+    #[arg(long, value_name = "FILE")]
+    oci_archive: Option<PathBuf>,
+    /// Push to a registry. HTTPS; plain HTTP only for loopback registries.
+    #[arg(long, value_name = "REGISTRY/REPO[:TAG]")]
+    push: Option<String>,
+    /// Registry credentials, instead of the auth files of docker/podman.
+    #[arg(
+        long,
+        value_name = "USER:PASS",
+        env = "FASTMUSL_REGISTRY_CREDS",
+        hide_env_values = true
+    )]
+    creds: Option<String>,
+    /// Where the binary goes in the image [default: /app/<its file name>].
+    #[arg(long, value_name = "PATH")]
+    path: Option<String>,
+    /// The user the program runs as, NAME[:UID[:GID]]; `root` for uid 0.
+    #[arg(long, default_value = "nonroot:65532:65532")]
+    user: User,
+    /// Add the certificates of a PEM file to the CA bundle (repeatable).
+    #[arg(long = "ca-file", value_name = "FILE")]
+    ca_files: Vec<PathBuf>,
+    /// Use this PEM file as the whole CA bundle instead of Mozilla's roots.
+    #[arg(long, value_name = "FILE")]
+    ca_bundle: Option<PathBuf>,
+    /// Add time zones (zoneinfo) from DIR [default: /usr/share/zoneinfo].
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "/usr/share/zoneinfo")]
+    tzdata: Option<PathBuf>,
+    /// An environment variable, K=V (repeatable).
+    #[arg(long = "env", value_name = "K=V")]
+    envs: Vec<String>,
+    /// A port the program listens on, PORT[/tcp|/udp] (repeatable).
+    #[arg(long = "port", value_name = "PORT")]
+    ports: Vec<String>,
+    /// A label, K=V (repeatable).
+    #[arg(long = "label", value_name = "K=V")]
+    labels: Vec<String>,
+    /// The source repository's URL (label org.opencontainers.image.source).
+    #[arg(long, value_name = "URL")]
+    source: Option<String>,
+    /// The source revision (label org.opencontainers.image.revision).
+    #[arg(long, value_name = "REV")]
+    revision: Option<String>,
+    /// The working directory [default: the user's home].
+    #[arg(long, value_name = "DIR")]
+    workdir: Option<String>,
+    /// Print the digests as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Arguments given to the program (the image's Cmd), after `--`.
+    #[arg(last = true, value_name = "ARGS")]
+    cmd: Vec<String>,
+}
+
+/// One input binary and what its header says.
+struct Binary {
+    path: PathBuf,
+    platform: OciPlatform,
+    bytes: Vec<u8>,
+}
+
+pub fn run(args: ImageArgs, quiet: bool) -> Result<()> {
+    let name_tag = Reference::parse(&args.tag, None).with_context(|| "--tag")?;
+    if args.oci_dir.is_none() && args.oci_archive.is_none() && args.push.is_none() {
+        bail!("say where the image goes: --oci-dir DIR, --oci-archive FILE and/or --push REF");
+    }
+    let push = args
+        .push
+        .as_deref()
+        .map(|r| Reference::parse(r, Some(&name_tag.tag)).context("--push"))
+        .transpose()?;
+    let binaries = read_binaries(&args.bins)?;
+    let path = image_path(&args, &binaries)?;
+    let epoch = source_date_epoch()?;
+    let created = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch),
+    )
+    .to_string();
+
+    let base = Base {
+        user: args.user.clone(),
+        ca_bundle: ca_bundle(&args)?,
+        tzdata: args.tzdata.clone(),
+    };
+    let base_layer = Layer::build(&base.entries()?, epoch)?;
+    let apps = binaries
+        .into_iter()
+        .map(|b| {
+            let layer = Layer::build(&rootfs::app_entries(b.bytes, &path), epoch)?;
+            Ok((b.platform, layer))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let config = runtime_config(&args, &path, created)?;
+    let image = Image::assemble(&base_layer, &apps, &config)?;
+    let say = |line: String| {
+        if !quiet && !args.json {
+            eprintln!("{line}");
+        }
+    };
+    say(format!(
+        "built {} ({}), {}",
+        args.tag,
+        image
+            .manifests
+            .iter()
+            .map(|(p, _)| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        image.top().digest
+    ));
+
+    if let Some(dir) = &args.oci_dir {
+        image.write_layout(dir, &name_tag.tag)?;
+        say(format!("wrote oci:{}:{}", dir.display(), name_tag.tag));
+    }
+    if let Some(file) = &args.oci_archive {
+        image.write_archive(file, &name_tag.tag)?;
+        say(format!("wrote oci-archive:{}", file.display()));
+    }
+    let mut pushed = None;
+    if let Some(reference) = &push {
+        let progress = !quiet && !args.json && std::io::stderr().is_terminal();
+        let report = push_image(&image, reference, args.creds.as_deref(), progress)?;
+        say(format!(
+            "pushed {reference}@{}: {} blobs uploaded ({}), {} already there",
+            image.top().digest,
+            report.uploaded.len(),
+            human_bytes(report.uploaded_bytes),
+            report.skipped.len()
+        ));
+        pushed = Some((reference.to_string(), report));
+    }
+    if args.json {
+        println!("{}", json_summary(&image, pushed.as_ref())?);
+    }
+    Ok(())
+}
+
+fn read_binaries(paths: &[PathBuf]) -> Result<Vec<Binary>> {
+    let mut seen: BTreeMap<OciPlatform, PathBuf> = BTreeMap::new();
+    let mut binaries = Vec::new();
+    for path in paths {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let facts = match ElfFacts::parse(&bytes) {
+            Ok(facts) => facts,
+            Err(ElfError::NotElf) => bail!(
+                "{} is not an ELF executable: give the binary cargo built \
+                 (target/<triple>/release/NAME)",
+                path.display()
+            ),
+            Err(e) => bail!("{}: {e}", path.display()),
+        };
+        if !facts.is_static() {
+            bail!(
+                "{} is dynamically linked (it names a program interpreter), and a scratch image \
+                 has no loader or libc: build it for a fastmusl target, e.g. `cargo build \
+                 --release --target x86_64-unknown-linux-musl`",
+                path.display()
+            );
+        }
+        let Some(platform) = facts.oci_platform() else {
+            bail!(
+                "{}: a {} binary, for which fastmusl image does not know the OCI platform yet",
+                path.display(),
+                facts.machine_name()
+            );
+        };
+        if let Some(first) = seen.insert(platform, path.clone()) {
+            bail!(
+                "{} and {} are both {platform} binaries: give one binary per architecture",
+                first.display(),
+                path.display()
+            );
+        }
+        binaries.push(Binary {
+            path: path.clone(),
+            platform,
+            bytes,
+        });
+    }
+    // The index lists platforms in a fixed order, whatever the order of
+    // --bin.
+    binaries.sort_by_key(|b| b.platform);
+    Ok(binaries)
+}
+
+/// `--path`, or `/app/<name>` when every binary has the same file name.
+fn image_path(args: &ImageArgs, binaries: &[Binary]) -> Result<String> {
+    if let Some(path) = &args.path {
+        if !path.starts_with('/') || path.ends_with('/') || path.split('/').any(|c| c == "..") {
+            bail!("--path {path}: give an absolute file path, such as /app/server");
+        }
+        return Ok(path.clone());
+    }
+    let names: BTreeSet<String> = binaries
+        .iter()
+        .map(|b| {
+            b.path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    match names.into_iter().collect::<Vec<_>>().as_slice() {
+        [name] if !name.is_empty() => Ok(format!("/app/{name}")),
+        names => bail!(
+            "the binaries have different file names ({}): say where the program goes with --path",
+            names.join(", ")
+        ),
+    }
+}
+
+/// `SOURCE_DATE_EPOCH` (reproducible-builds.org), else 0.
+fn source_date_epoch() -> Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().with_context(|| {
+            format!("SOURCE_DATE_EPOCH={v} is not a number of seconds since 1970")
+        }),
+        _ => Ok(0),
+    }
+}
+
+fn ca_bundle(args: &ImageArgs) -> Result<Vec<u8>> {
+    let read_pem = |path: &Path| -> Result<Vec<u8>> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        rootfs::check_pem_certificates(path, &bytes)?;
+        Ok(bytes)
+    };
+    let mut bundle = match &args.ca_bundle {
+        Some(path) => read_pem(path)?,
+        None => rootfs::mozilla_roots_pem(),
+    };
+    for path in &args.ca_files {
+        if !bundle.ends_with(b"\n") {
+            bundle.push(b'\n');
+        }
+        bundle.extend(read_pem(path)?);
+    }
+    Ok(bundle)
+}
+
+fn key_value<'a>(option: &str, pair: &'a str) -> Result<(&'a str, &'a str)> {
+    match pair.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k, v)),
+        _ => bail!("{option} {pair}: expected KEY=VALUE"),
+    }
+}
+
+fn runtime_config(args: &ImageArgs, path: &str, created: String) -> Result<RuntimeConfig> {
+    let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("/");
+    let dir = if dir.is_empty() { "/" } else { dir };
+    let mut env: BTreeMap<String, String> = BTreeMap::from([
+        (
+            "PATH".to_owned(),
+            format!("{dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        ),
+        ("SSL_CERT_FILE".to_owned(), CA_BUNDLE_PATH.to_owned()),
+    ]);
+    for pair in &args.envs {
+        let (k, v) = key_value("--env", pair)?;
+        env.insert(k.to_owned(), v.to_owned());
+    }
+    let mut labels = BTreeMap::from([(
+        "org.opencontainers.image.created".to_owned(),
+        created.clone(),
+    )]);
+    if let Some(source) = &args.source {
+        labels.insert("org.opencontainers.image.source".into(), source.clone());
+    }
+    if let Some(revision) = &args.revision {
+        labels.insert("org.opencontainers.image.revision".into(), revision.clone());
+    }
+    for pair in &args.labels {
+        let (k, v) = key_value("--label", pair)?;
+        labels.insert(k.to_owned(), v.to_owned());
+    }
+    let exposed_ports = args
+        .ports
+        .iter()
+        .map(|p| {
+            let (number, protocol) = p.split_once('/').unwrap_or((p, "tcp"));
+            match (number.parse::<u16>(), protocol) {
+                (Ok(n), "tcp" | "udp" | "sctp") if n > 0 => Ok(format!("{n}/{protocol}")),
+                _ => bail!("--port {p}: expected PORT or PORT/tcp, PORT/udp"),
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RuntimeConfig {
+        user: format!("{}:{}", args.user.uid, args.user.gid),
+        entrypoint: vec![path.to_owned()],
+        cmd: args.cmd.clone(),
+        env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        working_dir: args.workdir.clone().unwrap_or_else(|| args.user.home()),
+        exposed_ports,
+        labels,
+        created,
+    })
+}
+
+/// What a push did, blob by blob.
+#[derive(Debug, Default)]
+pub struct PushReport {
+    pub uploaded: Vec<String>,
+    pub uploaded_bytes: u64,
+    pub skipped: Vec<String>,
+}
+
+/// Blobs first (those the registry has are skipped), then each manifest by
+/// digest, and only then the tag: a push that fails anywhere leaves the
+/// tag as it was.
+fn push_image(
+    image: &Image,
+    reference: &Reference,
+    explicit_creds: Option<&str>,
+    progress: bool,
+) -> Result<PushReport> {
+    let credentials = credentials::find(&reference.registry, explicit_creds)?;
+    let limits = crate::dist_server::DownloadLimits::from_env()?;
+    let mut registry = registry::Registry::new(reference, credentials, limits.timeout);
+    let mut report = PushReport::default();
+    for blob in &image.blobs {
+        if registry.has_blob(&blob.digest)? {
+            if progress {
+                eprintln!("  exists   {}", blob.digest);
+            }
+            report.skipped.push(blob.digest.clone());
+            continue;
+        }
+        if progress {
+            eprintln!(
+                "  upload   {} ({})",
+                blob.digest,
+                human_bytes(blob.bytes.len() as u64)
+            );
+        }
+        registry.upload_blob(blob)?;
+        report.uploaded.push(blob.digest.clone());
+        report.uploaded_bytes += blob.bytes.len() as u64;
+    }
+    if image.index.is_some() {
+        for (platform, manifest) in &image.manifests {
+            if progress {
+                eprintln!("  manifest {} ({platform})", manifest.digest);
+            }
+            registry.put_manifest(&manifest.digest, manifest)?;
+        }
+    }
+    if progress {
+        eprintln!("  tag      {} → {}", reference.tag, image.top().digest);
+    }
+    registry.put_manifest(&reference.tag, image.top())?;
+    Ok(report)
+}
+
+fn json_summary(image: &Image, pushed: Option<&(String, PushReport)>) -> Result<String> {
+    let manifests: BTreeMap<String, &str> = image
+        .manifests
+        .iter()
+        .map(|(p, blob)| (p.to_string(), blob.digest.as_str()))
+        .collect();
+    let mut summary = serde_json::json!({
+        "digest": image.top().digest,
+        "media_type": image.top().media_type.to_string(),
+        "manifests": manifests,
+        "base_layer": image.base_layer,
+    });
+    if let Some((reference, report)) = pushed {
+        summary["pushed"] = serde_json::json!({
+            "reference": reference,
+            "uploaded": report.uploaded,
+            "skipped": report.skipped,
+        });
+    }
+    Ok(serde_json::to_string_pretty(&summary)?)
+}
+
+fn human_bytes(n: u64) -> String {
+    if n >= 1 << 20 {
+        format!("{:.1} MiB", n as f64 / f64::from(1 << 20))
+    } else {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    }
+}

@@ -1,0 +1,328 @@
+//! The image's documents (config, manifest per architecture, index) in the
+//! `oci-spec` types, their blobs by digest, and the two ways they are
+//! written locally: an OCI image layout directory and an `oci-archive`.
+//!
+//! Documents are serialized canonically (keys sorted, no spaces), because
+//! `oci-spec` keeps annotations and labels in `HashMap`s: written as they
+//! come, the same image would get a different digest on every run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use fastmusl_dist::elf::OciPlatform;
+use oci_spec::image::{
+    Arch, ConfigBuilder, Descriptor, Digest, HistoryBuilder, ImageConfigurationBuilder,
+    ImageIndexBuilder, ImageManifestBuilder, MediaType, Os, PlatformBuilder, RootFsBuilder,
+};
+use serde::Serialize;
+
+use super::layer::{Layer, sha256_digest};
+
+/// The annotation an OCI layout's `index.json` names a tag with.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// What every architecture's config holds in common.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// `UID:GID`.
+    pub user: String,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub exposed_ports: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    /// RFC 3339, from `SOURCE_DATE_EPOCH` (or the epoch).
+    pub created: String,
+}
+
+/// One blob: a layer, a config, a manifest or an index.
+#[derive(Debug, Clone)]
+pub struct Blob {
+    pub media_type: MediaType,
+    pub digest: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Blob {
+    fn new(media_type: MediaType, bytes: Vec<u8>) -> Blob {
+        Blob {
+            media_type,
+            digest: sha256_digest(&bytes),
+            bytes,
+        }
+    }
+
+    fn json(media_type: MediaType, document: &impl Serialize) -> Result<Blob> {
+        Ok(Blob::new(media_type, canonical_json(document)?))
+    }
+
+    pub fn descriptor(&self) -> Result<Descriptor> {
+        Ok(Descriptor::new(
+            self.media_type.clone(),
+            self.bytes.len() as u64,
+            self.digest.parse::<Digest>()?,
+        ))
+    }
+}
+
+/// A built image: every blob, and the one document a tag names (the
+/// manifest of a single-architecture image, else the index).
+#[derive(Debug)]
+pub struct Image {
+    /// Layers and configs, in the order a registry must receive them.
+    pub blobs: Vec<Blob>,
+    /// One manifest per platform.
+    pub manifests: Vec<(OciPlatform, Blob)>,
+    /// The index of a multi-architecture image.
+    pub index: Option<Blob>,
+    /// The base layer's blob digest (the same in every image with the same
+    /// base).
+    pub base_layer: String,
+}
+
+impl Image {
+    /// What a tag names.
+    pub fn top(&self) -> &Blob {
+        match &self.index {
+            Some(index) => index,
+            None => &self.manifests[0].1,
+        }
+    }
+
+    /// Assembles the image from one shared base layer and one application
+    /// layer per platform.
+    pub fn assemble(
+        base: &Layer,
+        apps: &[(OciPlatform, Layer)],
+        config: &RuntimeConfig,
+    ) -> Result<Image> {
+        let base_blob = Blob::new(MediaType::ImageLayerGzip, base.blob.clone());
+        let mut blobs = vec![base_blob.clone()];
+        let mut manifests = Vec::new();
+        for (platform, app) in apps {
+            let app_blob = Blob::new(MediaType::ImageLayerGzip, app.blob.clone());
+            let config_blob = Blob::json(
+                MediaType::ImageConfig,
+                &image_config(platform, config, [&base.diff_id, &app.diff_id])?,
+            )?;
+            let manifest = ImageManifestBuilder::default()
+                .schema_version(2u32)
+                .media_type(MediaType::ImageManifest)
+                .config(config_blob.descriptor()?)
+                .layers(vec![base_blob.descriptor()?, app_blob.descriptor()?])
+                .build()?;
+            manifests.push((*platform, Blob::json(MediaType::ImageManifest, &manifest)?));
+            blobs.extend([app_blob, config_blob]);
+        }
+        let index = if manifests.len() > 1 {
+            let entries = manifests
+                .iter()
+                .map(|(platform, blob)| {
+                    let mut builder = PlatformBuilder::default()
+                        .architecture(Arch::from(platform.architecture))
+                        .os(Os::Linux);
+                    if let Some(variant) = platform.variant {
+                        builder = builder.variant(variant);
+                    }
+                    let mut descriptor = blob.descriptor()?;
+                    descriptor.set_platform(Some(builder.build()?));
+                    Ok(descriptor)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let index = ImageIndexBuilder::default()
+                .schema_version(2u32)
+                .media_type(MediaType::ImageIndex)
+                .manifests(entries)
+                .build()?;
+            Some(Blob::json(MediaType::ImageIndex, &index)?)
+        } else {
+            None
+        };
+        Ok(Image {
+            blobs,
+            manifests,
+            index,
+            base_layer: base_blob.digest,
+        })
+    }
+
+    fn every_blob(&self) -> impl Iterator<Item = &Blob> {
+        self.blobs
+            .iter()
+            .chain(self.manifests.iter().map(|(_, blob)| blob))
+            .chain(self.index.iter())
+    }
+
+    /// Writes (or adds to) an OCI image layout: blobs first, `index.json`
+    /// last and by rename, so an interrupted write leaves the layout as it
+    /// was plus unreferenced blobs. A tag already in the layout is replaced;
+    /// other tags stay.
+    pub fn write_layout(&self, dir: &Path, tag: &str) -> Result<()> {
+        let layout_file = dir.join("oci-layout");
+        let index_file = dir.join("index.json");
+        let mut others = Vec::new();
+        if dir.exists() {
+            let is_empty = std::fs::read_dir(dir)
+                .with_context(|| format!("reading {}", dir.display()))?
+                .next()
+                .is_none();
+            if !is_empty {
+                if !layout_file.is_file() || !index_file.is_file() {
+                    bail!(
+                        "{} is neither empty nor an OCI image layout (no oci-layout and \
+                         index.json): give a new or empty directory",
+                        dir.display()
+                    );
+                }
+                let index: oci_spec::image::ImageIndex =
+                    serde_json::from_slice(&std::fs::read(&index_file)?)
+                        .with_context(|| format!("reading {}", index_file.display()))?;
+                others = index
+                    .manifests()
+                    .iter()
+                    .filter(|d| ref_name(d) != Some(tag))
+                    .cloned()
+                    .collect();
+            }
+        }
+        let blob_dir = dir.join("blobs/sha256");
+        std::fs::create_dir_all(&blob_dir)
+            .with_context(|| format!("creating {}", blob_dir.display()))?;
+        for blob in self.every_blob() {
+            write_atomically(&blob_dir.join(hex_of(&blob.digest)), &blob.bytes)?;
+        }
+        write_atomically(&layout_file, LAYOUT_VERSION.as_bytes())?;
+        let mut manifests = others;
+        manifests.push(self.tagged_descriptor(tag)?);
+        write_atomically(&index_file, &layout_index(manifests)?)
+    }
+
+    /// Writes an `oci-archive`: a tar of a fresh layout, with fixed owners,
+    /// modes and mtimes so the same image gives the same archive.
+    pub fn write_archive(&self, file: &Path, tag: &str) -> Result<()> {
+        let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        files.insert("oci-layout".into(), LAYOUT_VERSION.as_bytes().to_vec());
+        files.insert(
+            "index.json".into(),
+            layout_index(vec![self.tagged_descriptor(tag)?])?,
+        );
+        for blob in self.every_blob() {
+            files.insert(
+                format!("blobs/sha256/{}", hex_of(&blob.digest)),
+                blob.bytes.clone(),
+            );
+        }
+        let mut entries = super::layer::Entries::default();
+        for (path, bytes) in files {
+            entries.file(&path, 0o644, (0, 0), bytes);
+        }
+        let tar = super::layer::plain_tar(&entries.with_parents(), 0)?;
+        write_atomically(file, &tar)
+    }
+
+    fn tagged_descriptor(&self, tag: &str) -> Result<Descriptor> {
+        let mut descriptor = self.top().descriptor()?;
+        descriptor.set_annotations(Some(HashMap::from([(REF_NAME.to_owned(), tag.to_owned())])));
+        Ok(descriptor)
+    }
+}
+
+const LAYOUT_VERSION: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+
+fn layout_index(manifests: Vec<Descriptor>) -> Result<Vec<u8>> {
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(manifests)
+        .build()?;
+    canonical_json(&index)
+}
+
+fn ref_name(descriptor: &Descriptor) -> Option<&str> {
+    descriptor
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(REF_NAME))
+        .map(String::as_str)
+}
+
+fn image_config(
+    platform: &OciPlatform,
+    config: &RuntimeConfig,
+    diff_ids: [&String; 2],
+) -> Result<oci_spec::image::ImageConfiguration> {
+    let mut runtime = ConfigBuilder::default()
+        .user(config.user.clone())
+        .entrypoint(config.entrypoint.clone())
+        .env(config.env.clone())
+        .working_dir(config.working_dir.clone())
+        .labels(config.labels.clone().into_iter().collect::<HashMap<_, _>>());
+    if !config.cmd.is_empty() {
+        runtime = runtime.cmd(config.cmd.clone());
+    }
+    if !config.exposed_ports.is_empty() {
+        runtime = runtime.exposed_ports(config.exposed_ports.clone());
+    }
+    let history = |created_by: &str| {
+        HistoryBuilder::default()
+            .created(config.created.clone())
+            .created_by(created_by.to_owned())
+            .build()
+    };
+    let mut builder = ImageConfigurationBuilder::default()
+        .created(config.created.clone())
+        .architecture(Arch::from(platform.architecture))
+        .os(Os::Linux)
+        .config(runtime.build()?)
+        .rootfs(
+            RootFsBuilder::default()
+                .typ("layers")
+                .diff_ids(diff_ids.map(String::clone).to_vec())
+                .build()?,
+        )
+        .history(vec![
+            history("fastmusl image: base (CA bundle, users, /tmp)")?,
+            history("fastmusl image: application")?,
+        ]);
+    if let Some(variant) = platform.variant {
+        builder = builder.variant(variant);
+    }
+    Ok(builder.build()?)
+}
+
+/// JSON with sorted keys and no whitespace: through `serde_json::Value`,
+/// whose maps are ordered (serde_json without `preserve_order`).
+pub fn canonical_json(document: &impl Serialize) -> Result<Vec<u8>> {
+    let value = serde_json::to_value(document)?;
+    Ok(serde_json::to_vec(&value)?)
+}
+
+fn hex_of(digest: &str) -> &str {
+    digest.strip_prefix("sha256:").unwrap_or(digest)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("fastmusl-tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_sorts_hash_map_keys() {
+        let map: HashMap<String, u32> = (0..50).map(|i| (format!("k{i:02}"), i)).collect();
+        let json = String::from_utf8(canonical_json(&map).unwrap()).unwrap();
+        let keys: Vec<&str> = json
+            .match_indices("\"k")
+            .map(|(i, _)| &json[i..i + 4])
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+    }
+}
