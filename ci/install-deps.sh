@@ -3,14 +3,16 @@
 # the cross compiler (clang, lld, llvm), make and patch for musl's build, the
 # Linux UAPI headers and libgcc of each target arch, qemu to run aarch64
 # binaries, minisign and the shells/HTTP server of the installer tests, the
-# font of the benchmark plots, rustup's musl targets and rust-src. Safe to
-# run again.
+# font of the benchmark plots, the container peers of the image tests
+# (docker-registry, skopeo, umoci, runc, openssl), rustup's musl targets and
+# rust-src. Safe to run again.
 set -eu
 
 packages="clang lld llvm make patch zstd minisign qemu-user-static \
 	curl dash bash python3 fonts-dejavu-core \
 	linux-libc-dev-amd64-cross linux-libc-dev-arm64-cross \
-	libgcc-12-dev libgcc-12-dev-arm64-cross"
+	libgcc-12-dev libgcc-12-dev-arm64-cross \
+	docker-registry skopeo umoci runc openssl"
 
 missing=
 for p in $packages; do

@@ -8,6 +8,8 @@
 //!   (trusting the throwaway key), in which `fastmusl` and `cargo` run.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod containers;
+
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
