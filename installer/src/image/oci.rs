@@ -325,4 +325,80 @@ mod tests {
         sorted.sort();
         assert_eq!(keys, sorted);
     }
+
+    fn tiny_image(cmd: &str) -> Image {
+        let mut entries = super::super::layer::Entries::default();
+        entries.file("etc/x", 0o644, (0, 0), b"x".to_vec());
+        let base = Layer::build(&entries, 0).unwrap();
+        let app = Layer::build(
+            &super::super::rootfs::app_entries(b"\x7fELF".to_vec(), "/app/a"),
+            0,
+        )
+        .unwrap();
+        let platform = OciPlatform {
+            architecture: "amd64",
+            variant: None,
+        };
+        let config = RuntimeConfig {
+            user: "65532:65532".into(),
+            entrypoint: vec!["/app/a".into()],
+            cmd: vec![cmd.into()],
+            env: vec![],
+            working_dir: "/".into(),
+            exposed_ports: vec![],
+            labels: BTreeMap::new(),
+            created: "1970-01-01T00:00:00Z".into(),
+        };
+        Image::assemble(&base, &[(platform, app)], &config).unwrap()
+    }
+
+    fn tags_in(dir: &Path) -> Vec<(String, String)> {
+        let index: oci_spec::image::ImageIndex =
+            serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+        index
+            .manifests()
+            .iter()
+            .map(|d| (ref_name(d).unwrap().to_owned(), d.digest().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_layout_keeps_other_tags_replaces_its_own_and_refuses_a_foreign_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = dir.path().join("layout");
+        let (one, two) = (tiny_image("one"), tiny_image("two"));
+        assert_ne!(one.top().digest, two.top().digest);
+        one.write_layout(&layout, "v1").unwrap();
+        two.write_layout(&layout, "v2").unwrap();
+        assert_eq!(
+            tags_in(&layout),
+            [
+                ("v1".to_owned(), one.top().digest.clone()),
+                ("v2".to_owned(), two.top().digest.clone())
+            ]
+        );
+        two.write_layout(&layout, "v1").unwrap();
+        assert_eq!(
+            tags_in(&layout),
+            [
+                ("v2".to_owned(), two.top().digest.clone()),
+                ("v1".to_owned(), two.top().digest.clone())
+            ]
+        );
+        for blob in two.every_blob() {
+            let stored =
+                std::fs::read(layout.join("blobs/sha256").join(hex_of(&blob.digest))).unwrap();
+            assert_eq!(sha256_digest(&stored), blob.digest);
+        }
+
+        let foreign = dir.path().join("foreign");
+        std::fs::create_dir(&foreign).unwrap();
+        std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+        let err = one.write_layout(&foreign, "v1").unwrap_err().to_string();
+        assert!(
+            err.contains("neither empty nor an OCI image layout"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1);
+    }
 }

@@ -214,6 +214,7 @@ pub fn check_pem_certificates(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::layer::EntryKind;
 
     #[test]
     fn users_parse_with_distroless_defaults() {
@@ -241,5 +242,46 @@ mod tests {
         assert!(check_pem_certificates(Path::new("k"), b"\x30\x82").is_err());
         let key = b"-----BEGIN CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\n";
         assert!(check_pem_certificates(Path::new("k"), key).is_err());
+    }
+
+    #[test]
+    fn zoneinfo_is_copied_with_its_links_as_links() {
+        let zoneinfo = tempfile::tempdir().unwrap();
+        let z = zoneinfo.path();
+        std::fs::create_dir_all(z.join("Europe")).unwrap();
+        std::fs::write(z.join("UTC"), b"TZif-utc").unwrap();
+        std::fs::write(z.join("Europe/Berlin"), b"TZif-berlin").unwrap();
+        std::os::unix::fs::symlink("../UTC", z.join("Europe/Zulu")).unwrap();
+        // Debian's zoneinfo has `posix -> .`: followed, it would never end.
+        std::os::unix::fs::symlink(".", z.join("posix")).unwrap();
+        let base = Base {
+            user: User::default(),
+            ca_bundle: b"-----BEGIN CERTIFICATE-----\n".to_vec(),
+            tzdata: Some(z.to_owned()),
+        };
+        let entries = base.entries().unwrap();
+        let zone: Vec<(String, EntryKind)> = entries
+            .iter()
+            .filter(|(p, _)| p.starts_with("usr"))
+            .map(|(p, e)| (p.clone(), e.kind.clone()))
+            .collect();
+        use EntryKind::*;
+        assert_eq!(
+            zone,
+            [
+                ("usr", Dir),
+                ("usr/share", Dir),
+                ("usr/share/zoneinfo", Dir),
+                ("usr/share/zoneinfo/Europe", Dir),
+                (
+                    "usr/share/zoneinfo/Europe/Berlin",
+                    File(b"TZif-berlin".to_vec())
+                ),
+                ("usr/share/zoneinfo/Europe/Zulu", Symlink("../UTC".into())),
+                ("usr/share/zoneinfo/UTC", File(b"TZif-utc".to_vec())),
+                ("usr/share/zoneinfo/posix", Symlink(".".into())),
+            ]
+            .map(|(p, k)| (p.to_owned(), k))
+        );
     }
 }
