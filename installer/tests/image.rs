@@ -29,7 +29,8 @@ fn probes() -> &'static Probes {
     static PROBES: OnceLock<Probes> = OnceLock::new();
     PROBES.get_or_init(|| {
         let server = HttpServer::serve(&release().dir);
-        let sandbox = Sandbox::new(&server.url);
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let sandbox = Sandbox::new_in(&server.url, dir);
         sandbox.fastmusl_ok(&["target", "add", TARGETS[0], TARGETS[1]]);
         drop(server);
         let project = sandbox.project("tls-probe");

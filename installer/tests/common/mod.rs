@@ -138,7 +138,13 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new(dist_server: &str) -> Sandbox {
-        let dir = tempfile::tempdir().unwrap();
+        Self::new_in(dist_server, tempfile::tempdir().unwrap())
+    }
+
+    /// A sandbox in `dir`: for one that lives as long as the test process
+    /// (in a `static`, never dropped), a directory under cargo's
+    /// `CARGO_TARGET_TMPDIR` rather than `/tmp`, so `cargo clean` takes it.
+    pub fn new_in(dist_server: &str, dir: tempfile::TempDir) -> Sandbox {
         let sandbox = Sandbox {
             dir,
             dist_server: dist_server.to_owned(),
