@@ -173,7 +173,7 @@ fn run(command: Command, out: &Output) -> Result<()> {
         Command::Show => show::show(),
         Command::Update { allow_downgrade } => update::update(allow_downgrade, out),
         Command::Doctor => doctor::doctor(out),
-        Command::Image(args) => image::run(*args, out.quiet),
+        Command::Image(args) => image::run(*args, out),
         Command::Myself { command } => match command {
             SelfCommand::Update => self_cmd::update(out),
             SelfCommand::Uninstall { yes } => self_cmd::uninstall(yes, out),

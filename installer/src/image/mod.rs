@@ -102,7 +102,8 @@ struct Binary {
     bytes: Vec<u8>,
 }
 
-pub fn run(args: ImageArgs, quiet: bool) -> Result<()> {
+pub fn run(args: ImageArgs, out: &crate::Output) -> Result<()> {
+    let quiet = out.quiet;
     let name_tag = Reference::parse(&args.tag, None).with_context(|| "--tag")?;
     if args.oci_dir.is_none() && args.oci_archive.is_none() && args.push.is_none() {
         bail!("say where the image goes: --oci-dir DIR, --oci-archive FILE and/or --push REF");
@@ -162,7 +163,8 @@ pub fn run(args: ImageArgs, quiet: bool) -> Result<()> {
     }
     let mut pushed = None;
     if let Some(reference) = &push {
-        let progress = !quiet && !args.json && std::io::stderr().is_terminal();
+        // Blob by blob on a terminal (or with -v); a log gets the summary.
+        let progress = !quiet && !args.json && (out.verbose || std::io::stderr().is_terminal());
         let report = push_image(&image, reference, args.creds.as_deref(), progress)?;
         say(format!(
             "pushed {reference}@{}: {} blobs uploaded ({}), {} already there",

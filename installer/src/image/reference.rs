@@ -17,6 +17,12 @@ const DOCKER_HUB: &str = "docker.io";
 impl Reference {
     /// Parses `reference`; without a tag, `default_tag` is used.
     pub fn parse(reference: &str, default_tag: Option<&str>) -> Result<Reference> {
+        if reference.contains("://") {
+            bail!(
+                "`{reference}`: write the reference without a scheme (REGISTRY/REPO:TAG); \
+                 fastmusl speaks HTTPS to registries, plain HTTP only to loopback ones"
+            );
+        }
         if reference.contains('@') {
             bail!("`{reference}`: name a tag, not a digest (an image is pushed under a tag)");
         }
@@ -132,6 +138,7 @@ mod tests {
             "app:",
             "app@sha256:00",
             "a//b:v",
+            "http://10.0.0.1:5000/app:v1",
         ] {
             assert!(Reference::parse(bad, None).is_err(), "{bad}");
         }
