@@ -1,15 +1,17 @@
 //! C programs linked statically against each sysroot with its C wrapper and
 //! run (natively for x86_64, under qemu for aarch64): musl's upstream fixes
 //! since 1.2.6, malloc's contract,
-//! fork from a busy multithreaded parent, thread start/exit, and mimalloc's
-//! own test-api and test-stress from its 3.4.3 tree.
+//! fork from a busy multithreaded parent, thread start/exit, mimalloc's
+//! own test-api and test-stress from its 3.4.3 tree, and the string
+//! functions on every variant the CPU check can choose.
 
 mod common;
 
 use std::time::Duration;
 
 use common::{
-    TARGETS, c_test_source, compile_c, mimalloc_tree, run_ok, stderr_of, stdout_of, sysroot,
+    TARGETS, c_test_source, compile_c, mimalloc_tree, run_ok, run_with_timeout, stderr_of,
+    stdout_of, sysroot,
 };
 
 #[test]
@@ -50,6 +52,53 @@ fn upstream_fixes_since_musl_1_2_6_are_in_libc() {
             "{triple}"
         );
     }
+}
+
+/// `c/string_functions.c` against byte-loop references: exhaustively on
+/// this machine's CPU (x86_64), and with misalignments stepped by 7 under
+/// qemu, where `-cpu` picks what CPUID reports: Nehalem (SSE2 paths only)
+/// and Haswell (AVX2 and ERMS, no FSRM), so every variant runs here.
+#[test]
+fn string_functions_match_byte_loops_on_every_variant() {
+    let x86_64 = sysroot(TARGETS[0]);
+    let bin = compile_c(
+        x86_64,
+        "string_functions",
+        &[c_test_source("string_functions.c")],
+        &[],
+    );
+    let native = run_ok(x86_64, &bin, &[], &[], Duration::from_secs(300));
+    let out = stdout_of(&native);
+    assert!(
+        out.starts_with("variant: ") && !out.contains("not initialised") && out.ends_with("ok\n"),
+        "{out}"
+    );
+    for (cpu, variant) in [
+        ("Nehalem", "variant: sse2\n"),
+        ("Haswell", "variant: erms avx2\n"),
+    ] {
+        let mut cmd = std::process::Command::new("qemu-x86_64-static");
+        cmd.args(["-cpu", cpu])
+            .arg(&bin)
+            .arg("quick")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let run = run_with_timeout(cmd, Duration::from_secs(300)).unwrap();
+        let out = stdout_of(&run);
+        assert!(run.status.success(), "{cpu}: {out}{}", stderr_of(&run));
+        assert_eq!(out, format!("{variant}ok\n"), "{cpu}");
+    }
+
+    let aarch64 = sysroot(TARGETS[1]);
+    let bin = compile_c(
+        aarch64,
+        "string_functions",
+        &[c_test_source("string_functions.c")],
+        &[],
+    );
+    let run = run_ok(aarch64, &bin, &["quick"], &[], Duration::from_secs(300));
+    assert_eq!(stdout_of(&run), "ok\n");
 }
 
 #[test]

@@ -177,3 +177,80 @@ fn mimalloc_thread_locals_use_the_local_exec_model() {
         );
     }
 }
+
+/// Each archive member's relocation targets, from `llvm-objdump -r`.
+fn relocation_targets(archive: &std::path::Path) -> Vec<(String, String)> {
+    let output = Command::new("llvm-objdump")
+        .arg("-r")
+        .arg(archive)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "llvm-objdump -r {}",
+        archive.display()
+    );
+    let mut member = String::new();
+    let mut targets = Vec::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        if let Some(rest) = line.split_once(".a(").map(|(_, r)| r)
+            && let Some((name, _)) = rest.split_once("):")
+        {
+            member = name.to_owned();
+        } else if line.starts_with(|c: char| c.is_ascii_hexdigit())
+            && let Some(value) = line.split_whitespace().nth(2)
+        {
+            let symbol = value.split(['+', '-']).next().unwrap_or(value);
+            targets.push((member.clone(), symbol.to_owned()));
+        }
+    }
+    targets
+}
+
+/// fastmusl's x86_64 string functions are C; compiled freestanding, none
+/// may call itself or another of them (a compiler that recognised a copy
+/// loop would make memcpy call memcpy).
+#[test]
+fn the_string_functions_call_none_of_themselves() {
+    let functions = [
+        "memcpy", "memmove", "memset", "memcmp", "bcmp", "strlen", "memchr",
+    ];
+    let libc = sysroot(TARGETS[0]).dir.join("lib/libc.a");
+    let targets = relocation_targets(&libc);
+    for member in [
+        "memcpy.lo",
+        "memmove.lo",
+        "memset.lo",
+        "memcmp.lo",
+        "strlen.lo",
+        "memchr.lo",
+        "string_init.lo",
+    ] {
+        let calls: Vec<&String> = targets
+            .iter()
+            .filter(|(m, _)| m == member)
+            .map(|(_, t)| t)
+            .collect();
+        let bad: Vec<&&String> = calls
+            .iter()
+            .filter(|t| functions.contains(&t.as_str()))
+            .collect();
+        assert!(bad.is_empty(), "{member} calls {bad:?}");
+        // The members are fastmusl's: the copies share one large-copy
+        // engine and read the CPU choice.
+        if member == "memcpy.lo" {
+            assert!(
+                calls.iter().any(|t| *t == "__fastmusl_copy_large"),
+                "{member}: {calls:?}"
+            );
+        }
+    }
+    // musl's x86_64 assembly is gone.
+    let symbols = defined_symbols(&libc);
+    assert!(definitions_of(&symbols, "__memcpy_fwd").is_empty());
+    assert_eq!(
+        definitions_of(&symbols, "__init_string").len(),
+        2,
+        "weak default + x86_64's"
+    );
+}

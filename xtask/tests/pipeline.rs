@@ -251,14 +251,14 @@ fn the_manifest_records_versions_pins_and_flags() {
     for triple in TARGETS {
         let s = sysroot(triple);
         let m = &s.manifest;
-        assert_eq!(m.version, "musl1.2.6-mimalloc3.4.3-r2");
+        assert_eq!(m.version, "musl1.2.6-mimalloc3.4.3-r3");
         assert_eq!(m.target.as_str(), triple);
         assert_eq!(
             m.musl.archive_sha256.as_deref(),
             Some("d585fd3b613c66151fc3249e8ed44f77020cb5e6c1e635a616d3f9f82460512a")
         );
         assert!(m.mimalloc.tree_sha256.is_some());
-        assert_eq!(m.patches.len(), 2);
+        assert_eq!(m.patches.len(), 3);
         // Upstream's fixes since 1.2.6, in order, and no advisory left open.
         let fixes = &m.musl.upstream_fixes;
         assert_eq!(fixes.len(), 19, "{triple}");
