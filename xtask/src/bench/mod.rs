@@ -112,12 +112,16 @@ pub enum Kind {
     Http { connections: usize, millis: u64 },
 }
 
+/// libc's string functions the bench calls directly, each a row group.
+pub const STRING_FUNCTIONS: [&str; 6] =
+    ["memcpy", "memmove", "memset", "memcmp", "strlen", "memchr"];
+
 fn timed(name: String, group: &str, threads: usize, args: &[&str]) -> Workload {
     Workload {
         name,
         group: group.to_owned(),
         threads,
-        allocates: group != "memcpy",
+        allocates: !STRING_FUNCTIONS.contains(&group),
         allocations: None,
         kind: Kind::Timed {
             args: args.iter().map(|a| a.to_string()).collect(),
@@ -197,16 +201,43 @@ fn workloads(quick: bool) -> Vec<Workload> {
             },
         });
     }
-    let bytes = if quick { 64 << 20 } else { 4u64 << 30 };
-    for size in [64, 1 << 10, 64 << 10, 1 << 20] {
-        list.push(timed(
-            format!("memcpy {size} B"),
-            "memcpy",
-            1,
-            &["memcpy", &size.to_string(), &bytes.to_string()],
-        ));
+    // Zeroed allocations: calloc, whose zeroing is libc's memset.
+    for &t in if quick { &[1usize][..] } else { &[1, 8][..] } {
+        let ops = (scale * 4).to_string();
+        let mut zeroed = timed(
+            format!("zeroed churn x{t}"),
+            "zeroed churn",
+            t,
+            &["zchurn", &t.to_string(), &ops, "16", "528"],
+        );
+        zeroed.allocations = Some((t * scale * 4) as u64);
+        list.push(zeroed);
+    }
+    let (sizes, bytes): (&[usize], u64) = if quick {
+        (&[64, 64 << 10], 16 << 20)
+    } else {
+        (&[16, 64, 256, 1 << 10, 4 << 10, 64 << 10, 1 << 20], 1 << 30)
+    };
+    for function in STRING_FUNCTIONS {
+        for &size in sizes {
+            list.push(timed(
+                format!("{function} {}", size_label(size)),
+                function,
+                1,
+                &["string", function, &size.to_string(), &bytes.to_string()],
+            ));
+        }
     }
     list
+}
+
+/// 16 B, 1 KiB, 64 KiB, 1 MiB.
+fn size_label(size: usize) -> String {
+    match size {
+        s if s >= 1 << 20 && s % (1 << 20) == 0 => format!("{} MiB", s >> 20),
+        s if s >= 1 << 10 && s % (1 << 10) == 0 => format!("{} KiB", s >> 10),
+        s => format!("{s} B"),
+    }
 }
 
 pub fn run(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {

@@ -5,7 +5,10 @@
 //!   alloc-workloads churn THREADS OPS MIN MAX   allocate/free sizes MIN..=MAX
 //!   alloc-workloads prodcons THREADS OPS        blocks freed by another thread
 //!   alloc-workloads realloc THREADS OPS         Vec/String growth through realloc
-//!   alloc-workloads memcpy SIZE BYTES           copy_from_slice of SIZE-byte buffers
+//!   alloc-workloads zchurn THREADS OPS MIN MAX  zeroed allocations (vec![0; n]: calloc)
+//!   alloc-workloads string FUNC SIZE BYTES      libc's FUNC (memcpy, memmove, memset,
+//!                                               memcmp, strlen, memchr) on SIZE bytes,
+//!                                               BYTES in all
 //!   alloc-workloads json THREADS DOCS           rayon: parse and re-serialise JSON
 //!   alloc-workloads zstd THREADS BUFFERS        zstd (C code, mallocs inside) in parallel
 //!   alloc-workloads serve THREADS               HTTP server on 127.0.0.1 until stdin closes
@@ -111,15 +114,72 @@ fn realloc_growth(threads: usize, ops: usize) -> u64 {
     workers.into_iter().map(|w| w.join().unwrap()).sum()
 }
 
-fn memcpy(size: usize, total: usize) -> u64 {
-    let src = vec![7u8; size];
-    let mut dst = vec![0u8; size];
-    let mut sum = 0u64;
-    for _ in 0..(total / size).max(1) {
-        dst.copy_from_slice(black_box(&src));
-        sum += dst[size - 1] as u64;
+/// Zeroed allocations, as `vec![0u8; n]` makes them: calloc, whose
+/// zeroing (of reused blocks) goes through libc's memset.
+fn zeroed_churn(threads: usize, ops: usize, min: usize, max: usize) -> u64 {
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            thread::spawn(move || {
+                let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ (t as u64 + 1);
+                let mut slots: Vec<Vec<u8>> = (0..256).map(|_| Vec::new()).collect();
+                let mut sum = 0u64;
+                for i in 0..ops {
+                    let size = min + (next(&mut state) as usize) % (max - min + 1);
+                    let mut block = vec![0u8; size];
+                    block[size / 2] = i as u8;
+                    sum += block[size - 1] as u64 + block.len() as u64;
+                    let slot = (next(&mut state) as usize) % slots.len();
+                    slots[slot] = block;
+                }
+                sum
+            })
+        })
+        .collect();
+    workers.into_iter().map(|w| w.join().unwrap()).sum()
+}
+
+mod libc_string {
+    use std::ffi::{c_char, c_int, c_void};
+    unsafe extern "C" {
+        pub fn memcpy(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void;
+        pub fn memmove(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void;
+        pub fn memset(d: *mut c_void, c: c_int, n: usize) -> *mut c_void;
+        pub fn memcmp(a: *const c_void, b: *const c_void, n: usize) -> c_int;
+        pub fn strlen(s: *const c_char) -> usize;
+        pub fn memchr(s: *const c_void, c: c_int, n: usize) -> *mut c_void;
     }
-    sum
+}
+
+/// libc's `function` called on `size` bytes, `total / size` times: direct
+/// calls (not Rust's inlined copies), pointers through `black_box` so the
+/// compiler knows neither size nor contents.
+fn string_function(function: &str, size: usize, total: usize) -> u64 {
+    use libc_string as c;
+    let calls = (total / size).max(1);
+    // Room for memmove's overlapping shift and strlen's terminator.
+    let mut a = vec![7u8; size + 64];
+    let mut b = vec![7u8; size + 64];
+    a[size] = 0;
+    let mut sum = 0u64;
+    for i in 0..calls {
+        let (pa, pb) = (black_box(a.as_mut_ptr()), black_box(b.as_mut_ptr()));
+        // SAFETY: both buffers hold size + 64 bytes; every call stays inside.
+        sum += unsafe {
+            match function {
+                "memcpy" => c::memcpy(pb.cast(), pa.cast(), size) as usize as u64 & 1,
+                // Overlapping, destination above the source (Vec::insert).
+                "memmove" => c::memmove(pa.add(8).cast(), pa.cast(), size) as usize as u64 & 1,
+                "memset" => c::memset(pb.cast(), (i & 0x7f) as i32, size) as usize as u64 & 1,
+                // Equal buffers: the whole length is compared.
+                "memcmp" => c::memcmp(pa.cast(), pb.cast(), size) as u64,
+                "strlen" => c::strlen(pa.cast()) as u64,
+                // An absent byte: the whole length is searched.
+                "memchr" => c::memchr(pb.cast(), 1, size) as usize as u64,
+                _ => usage(),
+            }
+        };
+    }
+    sum + a[size / 2] as u64 + b[size / 2] as u64
 }
 
 /// A generated JSON corpus, parsed and re-serialised in parallel.
@@ -183,7 +243,11 @@ fn main() {
         Some("churn") => churn(arg(&args, 2), arg(&args, 3), arg(&args, 4), arg(&args, 5)),
         Some("prodcons") => prodcons(arg(&args, 2), arg(&args, 3)),
         Some("realloc") => realloc_growth(arg(&args, 2), arg(&args, 3)),
-        Some("memcpy") => memcpy(arg(&args, 2), arg(&args, 3)),
+        Some("zchurn") => zeroed_churn(arg(&args, 2), arg(&args, 3), arg(&args, 4), arg(&args, 5)),
+        Some("string") => {
+            let function = args.get(2).unwrap_or_else(|| usage());
+            string_function(function, arg(&args, 3), arg(&args, 4))
+        }
         Some("json") => json(arg(&args, 2), arg(&args, 3)),
         Some("zstd") => zstd_parallel(arg(&args, 2), arg(&args, 3)),
         Some("serve") => http::serve(arg(&args, 2)),
