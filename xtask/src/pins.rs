@@ -14,6 +14,7 @@ pub struct SourcePins {
     pub sysroot: SysrootPin,
     pub musl: SourcePin,
     pub mimalloc: SourcePin,
+    pub optimized_routines: SourcePin,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -87,7 +88,11 @@ impl SourcePins {
 
     pub fn parse(text: &str) -> Result<SourcePins> {
         let pins: SourcePins = toml::from_str(text)?;
-        for (name, source) in [("musl", &pins.musl), ("mimalloc", &pins.mimalloc)] {
+        for (name, source) in [
+            ("musl", &pins.musl),
+            ("mimalloc", &pins.mimalloc),
+            ("optimized_routines", &pins.optimized_routines),
+        ] {
             source.pin().with_context(|| format!("source `{name}`"))?;
             for fix in &source.upstream_fixes {
                 fix.check()

@@ -35,6 +35,10 @@ pub struct TargetPlatform {
     pub uapi_package: String,
     pub uapi_tree_sha256: String,
     pub libgcc_package: String,
+    /// Replace musl's string functions with Arm's optimized-routines
+    /// (aarch64: see sources.toml and patches/musl/0003).
+    #[serde(default)]
+    pub arm_optimized_routines: bool,
 }
 
 /// A Rust target triple such as `x86_64-unknown-linux-musl`.

@@ -35,6 +35,24 @@ pub const MANIFEST_FILE: &str = "fastmusl-sysroot.toml";
 /// The Linux UAPI header directories copied into the sysroot.
 pub const UAPI_DIRS: [&str; 3] = ["linux", "asm", "asm-generic"];
 
+/// The files of optimized-routines' `string/aarch64/` that the wrappers in
+/// patches/musl/0003 include (from `src/string/aarch64/optimized-routines/`,
+/// a directory musl's build does not glob), and its licence.
+const OPTIMIZED_ROUTINES_FILES: [&str; 12] = [
+    "string/aarch64/asmdefs.h",
+    "string/aarch64/memcpy-advsimd.S",
+    "string/aarch64/memcpy-sve.S",
+    "string/aarch64/memcpy-mops.S",
+    "string/aarch64/memmove-mops.S",
+    "string/aarch64/memset.S",
+    "string/aarch64/memset-sve.S",
+    "string/aarch64/memset-mops.S",
+    "string/aarch64/memcmp.S",
+    "string/aarch64/strlen.S",
+    "string/aarch64/memchr.S",
+    "LICENSE",
+];
+
 /// Host tools the build runs, with the Debian package that provides each.
 const HOST_TOOLS: [(&str, &str); 6] = [
     ("clang", "clang"),
@@ -63,6 +81,10 @@ pub struct SysrootManifest {
     pub inputs_sha256: String,
     pub musl: SourcePin,
     pub mimalloc: SourcePin,
+    /// Arm's optimized-routines, where the target's string functions come
+    /// from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimized_routines: Option<SourcePin>,
     pub uapi_headers: UapiHeaders,
     pub patches: Vec<PatchRecord>,
     pub compiler: CompilerRecord,
@@ -249,6 +271,17 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
         .collect::<Result<Vec<_>>>()?;
     let mimalloc =
         fetch::fetch_verified("mimalloc", &inputs.pins.mimalloc, mirror.as_deref(), &cache)?;
+    let optimized_routines = if inputs.platform.arm_optimized_routines {
+        let pin = &inputs.pins.optimized_routines;
+        Some(fetch::fetch_verified(
+            "optimized-routines",
+            pin,
+            mirror.as_deref(),
+            &cache,
+        )?)
+    } else {
+        None
+    };
 
     let build_dir = request.out_root.join(".build").join(triple);
     let stage = request.out_root.join(format!(".{triple}.stage"));
@@ -290,6 +323,19 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
         "mimalloc/",
         &mut log,
     )?;
+    if let Some(routines) = &optimized_routines {
+        let unpacked = build_dir.join("optimized-routines");
+        routines
+            .unpack(&unpacked)
+            .with_context(|| format!("unpacking optimized-routines from {}", routines.origin))?;
+        let into = musl_dir.join("src/string/aarch64/optimized-routines");
+        std::fs::create_dir_all(&into)?;
+        for file in OPTIMIZED_ROUTINES_FILES {
+            let name = Path::new(file).file_name().expect("a file name");
+            std::fs::copy(unpacked.join(file), into.join(name))
+                .with_context(|| format!("copying optimized-routines' {file}"))?;
+        }
+    }
 
     make_musl(
         &sh,
@@ -309,6 +355,9 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
         inputs_sha256: fingerprint,
         musl: inputs.pins.musl.clone(),
         mimalloc: inputs.pins.mimalloc.clone(),
+        optimized_routines: optimized_routines
+            .as_ref()
+            .map(|_| inputs.pins.optimized_routines.clone()),
         uapi_headers: uapi,
         patches: inputs
             .patches

@@ -56,8 +56,10 @@ fn upstream_fixes_since_musl_1_2_6_are_in_libc() {
 
 /// `c/string_functions.c` against byte-loop references: exhaustively on
 /// this machine's CPU (x86_64), and with misalignments stepped by 7 under
-/// qemu, where `-cpu` picks what CPUID reports: Nehalem (SSE2 paths only)
-/// and Haswell (AVX2 and ERMS, no FSRM), so every variant runs here.
+/// qemu, where `-cpu` picks what the CPU reports: Nehalem (SSE2 paths only)
+/// and Haswell (AVX2 and ERMS, no FSRM) for x86_64; for aarch64 a baseline
+/// CPU, one with SVE and one with MOPS. Every variant runs here, and each
+/// run says which one it got.
 #[test]
 fn string_functions_match_byte_loops_on_every_variant() {
     let x86_64 = sysroot(TARGETS[0]);
@@ -90,6 +92,8 @@ fn string_functions_match_byte_loops_on_every_variant() {
         assert_eq!(out, format!("{variant}ok\n"), "{cpu}");
     }
 
+    // aarch64: AdvSIMD on a Cortex-A57, SVE on qemu 7.2's `max`, MOPS on
+    // qemu 10's `max` (ci/install-deps.sh puts it under target/ci-tools).
     let aarch64 = sysroot(TARGETS[1]);
     let bin = compile_c(
         aarch64,
@@ -97,8 +101,42 @@ fn string_functions_match_byte_loops_on_every_variant() {
         &[c_test_source("string_functions.c")],
         &[],
     );
-    let run = run_ok(aarch64, &bin, &["quick"], &[], Duration::from_secs(300));
-    assert_eq!(stdout_of(&run), "ok\n");
+    let qemu10 = xtask::project_root().join("target/ci-tools/qemu-10/qemu-aarch64");
+    for (emulator, cpu, variant) in [
+        (
+            std::path::PathBuf::from("qemu-aarch64-static"),
+            "cortex-a57",
+            "advsimd",
+        ),
+        (
+            std::path::PathBuf::from("qemu-aarch64-static"),
+            "max",
+            "sve",
+        ),
+        (qemu10, "max", "mops"),
+    ] {
+        let mut cmd = std::process::Command::new(&emulator);
+        cmd.args(["-cpu", cpu])
+            .arg(&bin)
+            .arg("quick")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let run = run_with_timeout(cmd, Duration::from_secs(300)).unwrap_or_else(|e| {
+            panic!(
+                "{} (ci/install-deps.sh installs it): {e}",
+                emulator.display()
+            )
+        });
+        let out = stdout_of(&run);
+        assert!(run.status.success(), "{cpu}: {out}{}", stderr_of(&run));
+        assert_eq!(
+            out,
+            format!("variant: {variant}\nok\n"),
+            "{} -cpu {cpu}",
+            emulator.display()
+        );
+    }
 }
 
 #[test]

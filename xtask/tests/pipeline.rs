@@ -258,7 +258,13 @@ fn the_manifest_records_versions_pins_and_flags() {
             Some("d585fd3b613c66151fc3249e8ed44f77020cb5e6c1e635a616d3f9f82460512a")
         );
         assert!(m.mimalloc.tree_sha256.is_some());
-        assert_eq!(m.patches.len(), 3);
+        assert_eq!(m.patches.len(), 4);
+        // aarch64's string functions come from Arm's optimized-routines.
+        assert_eq!(
+            m.optimized_routines.as_ref().map(|p| p.version.as_str()),
+            (triple == "aarch64-unknown-linux-musl").then_some("26.01"),
+            "{triple}"
+        );
         // Upstream's fixes since 1.2.6, in order, and no advisory left open.
         let fixes = &m.musl.upstream_fixes;
         assert_eq!(fixes.len(), 19, "{triple}");

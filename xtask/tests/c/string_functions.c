@@ -12,7 +12,8 @@
  *   is the last byte before a PROT_NONE page, for every start in 1 KiB.
  *
  * Argument "quick" (for emulators) steps misalignments by 7 instead of 1.
- * Prints the variant libc chose on x86_64 (features word), then "ok". */
+ * Prints the variant libc chose (x86_64: its features word; aarch64:
+ * AdvSIMD, SVE or MOPS), then "ok". */
 
 #include <stdint.h>
 #include <stdio.h>
@@ -270,6 +271,27 @@ static void print_variant(void)
 	fflush(stdout);
 	pid_t child = fork();
 	if (child == 0) _exit(__fastmusl_x86_features == f ? 0 : 1);
+	int status = -1;
+	waitpid(child, &status, 0);
+	if (status != 0) FAIL("the forked child saw another choice");
+}
+#elif defined(__aarch64__)
+extern int __fastmusl_aarch64_variant;
+static int seen_by_constructor = -1;
+
+__attribute__((constructor)) static void early(void)
+{
+	seen_by_constructor = __fastmusl_aarch64_variant;
+}
+
+static void print_variant(void)
+{
+	int v = __fastmusl_aarch64_variant;
+	printf("variant: %s\n", v == 2 ? "mops" : v == 1 ? "sve" : "advsimd");
+	if (seen_by_constructor != v) FAIL("a constructor saw %d, main %d", seen_by_constructor, v);
+	fflush(stdout);
+	pid_t child = fork();
+	if (child == 0) _exit(__fastmusl_aarch64_variant == v ? 0 : 1);
 	int status = -1;
 	waitpid(child, &status, 0);
 	if (status != 0) FAIL("the forked child saw another choice");
