@@ -75,21 +75,13 @@ fn string_functions_match_byte_loops_on_every_variant() {
         out.starts_with("variant: ") && !out.contains("not initialised") && out.ends_with("ok\n"),
         "{out}"
     );
-    for (cpu, variant) in [
-        ("Nehalem", "variant: sse2\n"),
-        ("Haswell", "variant: erms avx2\n"),
-    ] {
-        let mut cmd = std::process::Command::new("qemu-x86_64-static");
-        cmd.args(["-cpu", cpu])
-            .arg(&bin)
-            .arg("quick")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let run = run_with_timeout(cmd, Duration::from_secs(300)).unwrap();
-        let out = stdout_of(&run);
-        assert!(run.status.success(), "{cpu}: {out}{}", stderr_of(&run));
-        assert_eq!(out, format!("{variant}ok\n"), "{cpu}");
+    for (cpu, variant) in [("Nehalem", "sse2"), ("Haswell", "erms avx2")] {
+        assert_variant_run(
+            std::path::Path::new("qemu-x86_64-static"),
+            cpu,
+            &bin,
+            variant,
+        );
     }
 
     // aarch64: AdvSIMD on a Cortex-A57, SVE on qemu 7.2's `max`, MOPS on
@@ -115,28 +107,34 @@ fn string_functions_match_byte_loops_on_every_variant() {
         ),
         (qemu10, "max", "mops"),
     ] {
-        let mut cmd = std::process::Command::new(&emulator);
-        cmd.args(["-cpu", cpu])
-            .arg(&bin)
-            .arg("quick")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let run = run_with_timeout(cmd, Duration::from_secs(300)).unwrap_or_else(|e| {
-            panic!(
-                "{} (ci/install-deps.sh installs it): {e}",
-                emulator.display()
-            )
-        });
-        let out = stdout_of(&run);
-        assert!(run.status.success(), "{cpu}: {out}{}", stderr_of(&run));
-        assert_eq!(
-            out,
-            format!("variant: {variant}\nok\n"),
-            "{} -cpu {cpu}",
-            emulator.display()
-        );
+        assert_variant_run(&emulator, cpu, &bin, variant);
     }
+}
+
+/// Runs `string_functions quick` under `emulator -cpu cpu`; it must pass
+/// and say it chose `variant`.
+fn assert_variant_run(emulator: &std::path::Path, cpu: &str, bin: &std::path::Path, variant: &str) {
+    let mut cmd = std::process::Command::new(emulator);
+    cmd.args(["-cpu", cpu])
+        .arg(bin)
+        .arg("quick")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let run = run_with_timeout(cmd, Duration::from_secs(300)).unwrap_or_else(|e| {
+        panic!(
+            "{} (ci/install-deps.sh installs it): {e}",
+            emulator.display()
+        )
+    });
+    let out = stdout_of(&run);
+    assert!(run.status.success(), "{cpu}: {out}{}", stderr_of(&run));
+    assert_eq!(
+        out,
+        format!("variant: {variant}\nok\n"),
+        "{} -cpu {cpu}",
+        emulator.display()
+    );
 }
 
 #[test]
