@@ -251,7 +251,7 @@ fn the_manifest_records_versions_pins_and_flags() {
     for triple in TARGETS {
         let s = sysroot(triple);
         let m = &s.manifest;
-        assert_eq!(m.version, "musl1.2.6-mimalloc3.4.3-r3");
+        assert_eq!(m.version, "musl1.2.6-mimalloc3.4.3-r4");
         assert_eq!(m.target.as_str(), triple);
         assert_eq!(
             m.musl.archive_sha256.as_deref(),

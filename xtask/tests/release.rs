@@ -96,7 +96,7 @@ fn read(name: &str) -> (Vec<u8>, String) {
 #[test]
 fn the_manifest_lists_every_artifact_with_size_and_hash() {
     let r = release();
-    assert_eq!(r.manifest.sysroot.version, "musl1.2.6-mimalloc3.4.3-r3");
+    assert_eq!(r.manifest.sysroot.version, "musl1.2.6-mimalloc3.4.3-r4");
     assert_eq!(
         r.manifest
             .sysroot
@@ -139,7 +139,7 @@ fn the_manifest_lists_every_artifact_with_size_and_hash() {
     // The signature's trusted comment carries file, version and timestamp.
     let (data, sig) = read("channel-stable.toml");
     let comment = verify("channel-stable.toml", &data, &sig, &[throwaway_key()]).unwrap();
-    assert_eq!(comment.get("version"), Some("musl1.2.6-mimalloc3.4.3-r3"));
+    assert_eq!(comment.get("version"), Some("musl1.2.6-mimalloc3.4.3-r4"));
     assert_eq!(
         comment.get("timestamp"),
         Some(r.manifest.release_timestamp.to_string().as_str())

@@ -6,8 +6,10 @@
  * - memset: every size 0..512 x misalignment 0..63, random large sizes;
  * - memcmp (and bcmp): every size 0..512 x both misalignments, equal and
  *   with one differing byte at the start, middle and end, the sign checked
- *   with bytes >= 0x80 against bytes < 0x80;
- * - strlen, memchr: every length 0..512 x misalignment 0..63;
+ *   with bytes >= 0x80 against bytes < 0x80, then with a later difference
+ *   of the opposite sign too (the first one must decide);
+ * - strlen, memchr: every length 0..512 x misalignment 0..63, memchr also
+ *   with the needle in the 64 bytes before the start;
  * - strlen, memchr, memcmp at a guard page: the last byte they may look at
  *   is the last byte before a PROT_NONE page, for every start in 1 KiB.
  *
@@ -197,6 +199,15 @@ static void compares(void)
 					if (sign(memcmp(l + a, r + b, n)) != 1 || sign(memcmp(r + b, l + a, n)) != -1
 					    || bcmp(l + a, r + b, n) == 0)
 						FAIL("memcmp n=%zu +%d +%d diff at %zu", n, a, b, k);
+					/* A later difference the other way round: the
+					 * first one still decides. */
+					if (k + 1 < n) {
+						unsigned char keep_l = l[a + n - 1], keep_r = r[b + n - 1];
+						l[a + n - 1] = 0x00, r[b + n - 1] = 0xff;
+						if (sign(memcmp(l + a, r + b, n)) != 1 || sign(memcmp(r + b, l + a, n)) != -1)
+							FAIL("memcmp n=%zu +%d +%d first diff at %zu, later at %zu", n, a, b, k, n - 1);
+						l[a + n - 1] = keep_l, r[b + n - 1] = keep_r;
+					}
 					l[a + k] = r[b + k] = keep;
 				}
 			}
@@ -221,6 +232,14 @@ static void searches(void)
 				while (s[a + first] != c) first++;
 				if (memchr(s + a, c | 0x100, n) != s + a + first) FAIL("memchr n=%zu +%d", n, a);
 				if (memchr(s + a, c, first) != NULL) FAIL("memchr before n=%zu +%d", n, a);
+				/* The needle in the 64 bytes before the start, which
+				 * aligned loads also read, must not be found. */
+				unsigned char before[64];
+				memcpy(before, s + a - 64, 64);
+				memset(s + a - 64, c, 64);
+				if (memchr(s + a, c, n) != s + a + first || memchr(s + a, c, first) != NULL)
+					FAIL("memchr with the needle before the start n=%zu +%d", n, a);
+				memcpy(s + a - 64, before, 64);
 			}
 		}
 }
