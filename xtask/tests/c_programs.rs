@@ -7,6 +7,8 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{
@@ -76,12 +78,7 @@ fn string_functions_match_byte_loops_on_every_variant() {
         "{out}"
     );
     for (cpu, variant) in [("Nehalem", "sse2"), ("Haswell", "erms avx2")] {
-        assert_variant_run(
-            std::path::Path::new("qemu-x86_64-static"),
-            cpu,
-            &bin,
-            variant,
-        );
+        assert_variant_run(Path::new("qemu-x86_64-static"), cpu, &bin, variant);
     }
 
     // aarch64: AdvSIMD on a Cortex-A57, SVE on qemu 7.2's `max`, MOPS on
@@ -96,15 +93,11 @@ fn string_functions_match_byte_loops_on_every_variant() {
     let qemu10 = xtask::project_root().join("target/ci-tools/qemu-10/qemu-aarch64");
     for (emulator, cpu, variant) in [
         (
-            std::path::PathBuf::from("qemu-aarch64-static"),
+            PathBuf::from("qemu-aarch64-static"),
             "cortex-a57",
             "advsimd",
         ),
-        (
-            std::path::PathBuf::from("qemu-aarch64-static"),
-            "max",
-            "sve",
-        ),
+        (PathBuf::from("qemu-aarch64-static"), "max", "sve"),
         (qemu10, "max", "mops"),
     ] {
         assert_variant_run(&emulator, cpu, &bin, variant);
@@ -113,14 +106,14 @@ fn string_functions_match_byte_loops_on_every_variant() {
 
 /// Runs `string_functions quick` under `emulator -cpu cpu`; it must pass
 /// and say it chose `variant`.
-fn assert_variant_run(emulator: &std::path::Path, cpu: &str, bin: &std::path::Path, variant: &str) {
-    let mut cmd = std::process::Command::new(emulator);
+fn assert_variant_run(emulator: &Path, cpu: &str, bin: &Path, variant: &str) {
+    let mut cmd = Command::new(emulator);
     cmd.args(["-cpu", cpu])
         .arg(bin)
         .arg("quick")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let run = run_with_timeout(cmd, Duration::from_secs(300)).unwrap_or_else(|e| {
         panic!(
             "{} (ci/install-deps.sh installs it): {e}",
@@ -160,7 +153,7 @@ fn every_allocator_entry_point_links_to_the_mimalloc_object() {
         let traces: Vec<&str> = traces.iter().map(String::as_str).collect();
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("traced");
-        let output = std::process::Command::new(&s.tools.cc)
+        let output = Command::new(&s.tools.cc)
             .args(["-O2", "-fno-builtin", "-o"])
             .arg(&bin)
             .args(&traces)
@@ -241,7 +234,7 @@ fn fork_from_a_busy_multithreaded_parent_never_hangs() {
 
 /// The glue object as compiled, before its symbols were made local: it
 /// still exports the mi_* API that some tests use as a lever.
-fn unlocalised_glue(s: &xtask::fixture::Sysroot) -> std::path::PathBuf {
+fn unlocalised_glue(s: &xtask::fixture::Sysroot) -> PathBuf {
     let glue = mimalloc_tree(s)
         .parent()
         .unwrap()

@@ -271,46 +271,43 @@ static void guard_pages(void)
 	munmap(map, 4 * page);
 }
 
-#ifdef __x86_64__
+#if defined(__x86_64__)
 extern unsigned __fastmusl_x86_features;
-static unsigned seen_by_constructor;
+static long current_choice(void) { return __fastmusl_x86_features; }
+
+static void print_choice(long f)
+{
+	printf("variant:%s%s%s%s\n", f & 0x80000000u ? "" : " (not initialised)",
+	       f & 1 ? " erms" : "", f & 2 ? " fsrm" : "", f & 4 ? " avx2" : " sse2");
+}
+#elif defined(__aarch64__)
+extern int __fastmusl_aarch64_variant;
+static long current_choice(void) { return __fastmusl_aarch64_variant; }
+
+static void print_choice(long v)
+{
+	printf("variant: %s\n", v == 2 ? "mops" : v == 1 ? "sve" : "advsimd");
+}
+#endif
+
+#if defined(__x86_64__) || defined(__aarch64__)
+static long seen_by_constructor = -1;
 
 /* Constructors run after __init_libc: the choice is already made. */
 __attribute__((constructor)) static void early(void)
 {
-	seen_by_constructor = __fastmusl_x86_features;
+	seen_by_constructor = current_choice();
 }
 
+/* Prints the choice; a constructor and a forked child must see the same. */
 static void print_variant(void)
 {
-	unsigned f = __fastmusl_x86_features;
-	printf("variant:%s%s%s%s\n", f & 0x80000000u ? "" : " (not initialised)",
-	       f & 1 ? " erms" : "", f & 2 ? " fsrm" : "", f & 4 ? " avx2" : " sse2");
-	if (seen_by_constructor != f) FAIL("a constructor saw %#x, main %#x", seen_by_constructor, f);
+	long now = current_choice();
+	print_choice(now);
+	if (seen_by_constructor != now) FAIL("a constructor saw %#lx, main %#lx", seen_by_constructor, now);
 	fflush(stdout);
 	pid_t child = fork();
-	if (child == 0) _exit(__fastmusl_x86_features == f ? 0 : 1);
-	int status = -1;
-	waitpid(child, &status, 0);
-	if (status != 0) FAIL("the forked child saw another choice");
-}
-#elif defined(__aarch64__)
-extern int __fastmusl_aarch64_variant;
-static int seen_by_constructor = -1;
-
-__attribute__((constructor)) static void early(void)
-{
-	seen_by_constructor = __fastmusl_aarch64_variant;
-}
-
-static void print_variant(void)
-{
-	int v = __fastmusl_aarch64_variant;
-	printf("variant: %s\n", v == 2 ? "mops" : v == 1 ? "sve" : "advsimd");
-	if (seen_by_constructor != v) FAIL("a constructor saw %d, main %d", seen_by_constructor, v);
-	fflush(stdout);
-	pid_t child = fork();
-	if (child == 0) _exit(__fastmusl_aarch64_variant == v ? 0 : 1);
+	if (child == 0) _exit(current_choice() == now ? 0 : 1);
 	int status = -1;
 	waitpid(child, &status, 0);
 	if (status != 0) FAIL("the forked child saw another choice");
