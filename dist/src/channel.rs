@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sysroot::SysrootWiring;
+
 pub const MANIFEST_VERSION: &str = "1";
 
 /// The file name of a channel's manifest (`channel-stable.toml`).
@@ -56,7 +58,17 @@ pub fn installer_artifact_name(version: &str, host: &str) -> String {
 pub struct SysrootRelease {
     pub version: String,
     /// By Rust target triple.
-    pub target: BTreeMap<String, Artifact>,
+    pub target: BTreeMap<String, SysrootArtifact>,
+}
+
+/// One target's sysroot archive, and how it will be wired: the `[wiring]`
+/// table of the `fastmusl-sysroot.toml` inside it, so an installer can plan
+/// before downloading (and check the archive says the same).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SysrootArtifact {
+    #[serde(flatten)]
+    pub artifact: Artifact,
+    pub wiring: SysrootWiring,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,7 +101,8 @@ impl ChannelManifest {
             });
         }
         let installers = manifest.installer.iter().flat_map(|i| i.host.values());
-        for artifact in manifest.sysroot.target.values().chain(installers) {
+        let sysroots = manifest.sysroot.target.values().map(|s| &s.artifact);
+        for artifact in sysroots.chain(installers) {
             let url = &artifact.url;
             let plain = !url.is_empty()
                 && !url.contains("..")
@@ -116,10 +129,22 @@ mod tests {
         let mut target = BTreeMap::new();
         target.insert(
             "x86_64-unknown-linux-musl".to_owned(),
-            Artifact {
-                url: "a.tar.zst".to_owned(),
-                size: 3,
-                sha256: "00".repeat(32),
+            SysrootArtifact {
+                artifact: Artifact {
+                    url: "a.tar.zst".to_owned(),
+                    size: 3,
+                    sha256: "00".repeat(32),
+                },
+                wiring: SysrootWiring {
+                    linker: "bin/x86_64-unknown-linux-musl-ld".to_owned(),
+                    cc: "bin/x86_64-unknown-linux-musl-cc".to_owned(),
+                    ar: "bin/x86_64-unknown-linux-musl-ar".to_owned(),
+                    rustflags: vec!["-C".to_owned(), "target-feature=+crt-static".to_owned()],
+                    runner: crate::sysroot::Runner {
+                        emulator: "qemu-x86_64-static".to_owned(),
+                        native_on: vec!["x86_64".to_owned()],
+                    },
+                },
             },
         );
         ChannelManifest {

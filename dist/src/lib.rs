@@ -1,8 +1,9 @@
 //! fastmusl's release formats, shared by the release pipeline (`cargo xtask
-//! dist`, which writes them) and the installer (which reads them): the
-//! channel manifest and the minisign signatures that vouch for it and for
-//! every artifact it lists; and the one ELF reader both use to tell what a
-//! binary is (machine, class, static or not).
+//! sysroot`/`dist`, which write them) and the installer (which reads them):
+//! the sysroot manifest and the cargo wiring it implies, the channel
+//! manifest and the minisign signatures that vouch for it and for every
+//! artifact it lists; and the one ELF reader both use to tell what a binary
+//! is (machine, class, static or not).
 //!
 //! Kept apart from both so that the installer carries no build-time code and
 //! the pipeline's tests check the very verification the installer runs.
@@ -10,6 +11,7 @@
 pub mod channel;
 pub mod elf;
 pub mod signature;
+pub mod sysroot;
 
 /// The project's release public key (minisign), trusted by default.
 pub const RELEASE_PUBLIC_KEY: &str = include_str!("../fastmusl-release.pub");

@@ -1,8 +1,9 @@
 //! Wiring cargo: the config file fastmusl owns, and the minimal, reversible
 //! edit of the user's cargo config that makes cargo read it.
 //!
-//! fastmusl writes everything it configures (per target: `linker`, `runner`,
-//! and `[env]` `CC_<triple>`/`AR_<triple>`) to `$FASTMUSL_HOME/cargo-config.toml`.
+//! fastmusl writes everything it configures (per target: `linker`,
+//! `rustflags`, `runner`, and `[env]` `CC_<triple>`/`AR_<triple>`, as the
+//! sysroot's manifest says) to `$FASTMUSL_HOME/cargo-config.toml`.
 //! The user's config (`$CARGO_HOME/config.toml`, or `DIR/.cargo/config.toml`
 //! with `--project`) gets only what is needed:
 //!
@@ -20,29 +21,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use fastmusl_dist::sysroot::CargoWiring;
 use toml_edit::{Array, DocumentMut, Item, Table, Value, value};
 
 use crate::home::{Wiring, write_atomic};
 
 /// The first cargo whose config `include` key is stable.
 pub const INCLUDE_STABLE_SINCE: (u32, u32) = (1, 94);
-
-/// What fastmusl configures for one target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetWiring {
-    pub triple: String,
-    pub linker: PathBuf,
-    pub cc: PathBuf,
-    pub ar: PathBuf,
-    /// An emulator for foreign targets, when one was found.
-    pub runner: Option<String>,
-}
-
-impl TargetWiring {
-    fn env_suffix(&self) -> String {
-        self.triple.replace(['-', '.'], "_")
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WiringMode {
@@ -73,7 +58,7 @@ pub fn cargo_version() -> Option<(u32, u32)> {
 }
 
 /// The text of the owned config file for these targets.
-pub fn owned_config_text(targets: &[TargetWiring]) -> String {
+pub fn owned_config_text(targets: &[CargoWiring]) -> String {
     let mut doc = DocumentMut::new();
     doc.decor_mut().set_prefix(
         "# Written by fastmusl (`fastmusl target add/remove` rewrite it); edits here are lost.\n",
@@ -82,7 +67,7 @@ pub fn owned_config_text(targets: &[TargetWiring]) -> String {
     doc.to_string()
 }
 
-fn add_target_keys(doc: &mut DocumentMut, targets: &[TargetWiring]) {
+fn add_target_keys(doc: &mut DocumentMut, targets: &[CargoWiring]) {
     for t in targets {
         let target = table_mut(doc.as_table_mut(), "target");
         target.set_dotted(true);
@@ -91,14 +76,68 @@ fn add_target_keys(doc: &mut DocumentMut, targets: &[TargetWiring]) {
         if let Some(runner) = &t.runner {
             row["runner"] = value(runner.as_str());
         }
+        add_rustflags(row, &t.rustflags);
     }
     if !targets.is_empty() {
         let env = table_mut(doc.as_table_mut(), "env");
         for t in targets {
-            env[format!("CC_{}", t.env_suffix()).as_str()] = value(t.cc.display().to_string());
-            env[format!("AR_{}", t.env_suffix()).as_str()] = value(t.ar.display().to_string());
+            env[t.cc_var().as_str()] = value(t.cc.display().to_string());
+            env[t.ar_var().as_str()] = value(t.ar.display().to_string());
         }
     }
+}
+
+/// Appends `ours` to the row's `rustflags` unless it already holds them in
+/// that order: the user's own flags for the target stay.
+fn add_rustflags(row: &mut Table, ours: &[String]) {
+    if ours.is_empty() {
+        return;
+    }
+    let mut flags = match row.get("rustflags").and_then(Item::as_array) {
+        Some(existing) => existing.clone(),
+        None => Array::new(),
+    };
+    if find_flags(&flags, ours).is_none() {
+        for flag in ours {
+            flags.push(flag.as_str());
+        }
+    }
+    row["rustflags"] = value(flags);
+}
+
+/// Removes the first run of `ours` from the row's `rustflags`, and the key
+/// when nothing else is left.
+fn remove_rustflags(doc: &mut DocumentMut, triple: &str, ours: &[String]) {
+    let Some(row) = doc
+        .get_mut("target")
+        .and_then(|t| t.get_mut(triple))
+        .and_then(|r| r.as_table_like_mut())
+    else {
+        return;
+    };
+    let Some(flags) = row.get_mut("rustflags").and_then(|f| f.as_array_mut()) else {
+        return;
+    };
+    if let Some(at) = find_flags(flags, ours) {
+        for _ in 0..ours.len() {
+            flags.remove(at);
+        }
+    }
+    if flags.is_empty() {
+        row.remove("rustflags");
+    }
+}
+
+fn find_flags(flags: &Array, ours: &[String]) -> Option<usize> {
+    let have: Vec<Option<&str>> = flags.iter().map(|v| v.as_str()).collect();
+    if ours.is_empty() || have.len() < ours.len() {
+        return None;
+    }
+    (0..=have.len() - ours.len()).find(|&at| {
+        ours.iter()
+            .enumerate()
+            .all(|(i, f)| have[at + i] == Some(f.as_str()))
+    })
 }
 
 fn table_mut<'a>(parent: &'a mut Table, key: &str) -> &'a mut Table {
@@ -132,7 +171,7 @@ impl std::fmt::Display for Conflict {
 
 /// Keys in `text` (the user's config) that set something fastmusl sets for
 /// `targets` to another value.
-pub fn conflicts(config: &Path, text: &str, targets: &[TargetWiring]) -> Result<Vec<Conflict>> {
+pub fn conflicts(config: &Path, text: &str, targets: &[CargoWiring]) -> Result<Vec<Conflict>> {
     let doc: DocumentMut = text
         .parse()
         .with_context(|| format!("{} is not valid TOML", config.display()))?;
@@ -157,8 +196,7 @@ pub fn conflicts(config: &Path, text: &str, targets: &[TargetWiring]) -> Result<
             &t.linker,
         );
         let env = doc.get("env");
-        for (name, ours) in [("CC", &t.cc), ("AR", &t.ar)] {
-            let key = format!("{name}_{}", t.env_suffix());
+        for (key, ours) in [(t.cc_var(), &t.cc), (t.ar_var(), &t.ar)] {
             let item = env.and_then(|e| e.get(&key)).map(|i| match i.get("value") {
                 Some(v) => v,
                 None => i,
@@ -169,6 +207,32 @@ pub fn conflicts(config: &Path, text: &str, targets: &[TargetWiring]) -> Result<
     Ok(found)
 }
 
+/// A note when `text` (a user's config) sets `build.rustflags`: cargo
+/// takes a target's `target.<triple>.rustflags` instead of `build.rustflags`,
+/// so the user's flags stop applying to the targets fastmusl wires.
+pub fn shadowed_build_rustflags(
+    config: &Path,
+    text: &str,
+    targets: &[CargoWiring],
+) -> Option<String> {
+    let doc: DocumentMut = text.parse().ok()?;
+    let theirs = doc.get("build")?.get("rustflags")?;
+    let wired: Vec<&str> = targets
+        .iter()
+        .filter(|t| !t.rustflags.is_empty())
+        .map(|t| t.triple.as_str())
+        .collect();
+    if wired.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{} sets build.rustflags ({}); for {} cargo uses fastmusl's target rustflags          instead, so yours do not apply there: repeat them under [target.<triple>]          rustflags if they should",
+        config.display(),
+        theirs.to_string().trim(),
+        wired.join(", ")
+    ))
+}
+
 /// The user's file with fastmusl's edit applied to `original`.
 /// `forced`: the user's conflicting keys (`target.T.linker`, `env.CC_T`)
 /// that `--force` let fastmusl's settings replace.
@@ -176,7 +240,7 @@ pub fn apply(
     original: Option<&str>,
     mode: WiringMode,
     owned: &Path,
-    targets: &[TargetWiring],
+    targets: &[CargoWiring],
     forced: &[String],
 ) -> Result<String> {
     let mut doc: DocumentMut = original
@@ -250,7 +314,7 @@ fn remove_dotted(doc: &mut DocumentMut, key: &str) {
 
 /// Takes fastmusl's entries out of a file the user changed after fastmusl
 /// wrote it (the surgical undo).
-pub fn remove_ours(text: &str, owned: &Path, targets: &[TargetWiring]) -> Result<String> {
+pub fn remove_ours(text: &str, owned: &Path, targets: &[CargoWiring]) -> Result<String> {
     let mut doc: DocumentMut = text.parse().context("the cargo config is not valid TOML")?;
     let entry = owned.display().to_string();
     let mut drop_include = false;
@@ -271,11 +335,12 @@ pub fn remove_ours(text: &str, owned: &Path, targets: &[TargetWiring]) -> Result
         for key in [
             format!("target.{}.linker", t.triple),
             format!("target.{}.runner", t.triple),
-            format!("env.CC_{}", t.env_suffix()),
-            format!("env.AR_{}", t.env_suffix()),
+            format!("env.{}", t.cc_var()),
+            format!("env.{}", t.ar_var()),
         ] {
             remove_dotted(&mut doc, &key);
         }
+        remove_rustflags(&mut doc, &t.triple, &t.rustflags);
     }
     Ok(doc.to_string())
 }
@@ -288,7 +353,7 @@ pub fn rewire(
     previous: Option<&Wiring>,
     mode: WiringMode,
     owned: &Path,
-    targets: &[TargetWiring],
+    targets: &[CargoWiring],
     forced: &[String],
 ) -> Result<Wiring> {
     let current = read_optional(config)?;
@@ -314,7 +379,7 @@ pub fn rewire(
 
 /// Undoes fastmusl's edit of one config file. Returns a note when the file
 /// had been changed by the user and was only cleaned, not restored.
-pub fn unwire(wiring: &Wiring, owned: &Path, targets: &[TargetWiring]) -> Result<Option<String>> {
+pub fn unwire(wiring: &Wiring, owned: &Path, targets: &[CargoWiring]) -> Result<Option<String>> {
     let current = read_optional(&wiring.config)?;
     match current {
         Some(text) if text == wiring.written => {
@@ -380,12 +445,13 @@ pub fn config_in(dir: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn target(triple: &str) -> TargetWiring {
-        TargetWiring {
+    fn target(triple: &str) -> CargoWiring {
+        CargoWiring {
             triple: triple.to_owned(),
             linker: PathBuf::from(format!("/f/{triple}/bin/{triple}-ld")),
             cc: PathBuf::from(format!("/f/{triple}/bin/{triple}-cc")),
             ar: PathBuf::from(format!("/f/{triple}/bin/{triple}-ar")),
+            rustflags: vec!["-C".to_owned(), "target-feature=+crt-static".to_owned()],
             runner: triple
                 .starts_with("aarch64")
                 .then(|| "qemu-aarch64-static".to_owned()),
@@ -462,6 +528,57 @@ mod tests {
                 .ends_with("-cc")
         );
         assert!(out.contains("jobs = 4   # keep"));
+    }
+
+    #[test]
+    fn in_place_rustflags_join_the_user_s_and_leave_with_only_ours() {
+        let owned = Path::new("/f/cargo-config.toml");
+        let user =
+            "[target.x86_64-unknown-linux-musl]\nrustflags = [\"-C\", \"target-cpu=native\"]\n";
+        let targets = [target("x86_64-unknown-linux-musl")];
+        let out = apply(Some(user), WiringMode::InPlace, owned, &targets, &[]).unwrap();
+        let doc: DocumentMut = out.parse().unwrap();
+        let flags: Vec<&str> = doc["target"]["x86_64-unknown-linux-musl"]["rustflags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            flags,
+            [
+                "-C",
+                "target-cpu=native",
+                "-C",
+                "target-feature=+crt-static"
+            ]
+        );
+        // Applying twice adds nothing; taking ours out leaves theirs.
+        let again = apply(Some(&out), WiringMode::InPlace, owned, &targets, &[]).unwrap();
+        assert_eq!(again, out);
+        let cleaned: DocumentMut = remove_ours(&out, owned, &targets).unwrap().parse().unwrap();
+        assert_eq!(
+            cleaned["target"]["x86_64-unknown-linux-musl"]["rustflags"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        let alone = apply(None, WiringMode::InPlace, owned, &targets, &[]).unwrap();
+        let cleaned = remove_ours(&alone, owned, &targets).unwrap();
+        assert!(!cleaned.contains("rustflags"), "{cleaned}");
+    }
+
+    #[test]
+    fn a_user_s_build_rustflags_are_named_as_shadowed() {
+        let targets = [target("x86_64-unknown-linux-musl")];
+        let text = "[build]\nrustflags = [\"-C\", \"target-cpu=native\"]\n";
+        let note = shadowed_build_rustflags(Path::new("c.toml"), text, &targets).unwrap();
+        assert!(note.contains("target-cpu=native") && note.contains("x86_64-unknown-linux-musl"));
+        assert_eq!(
+            shadowed_build_rustflags(Path::new("c.toml"), "[build]\njobs = 2\n", &targets),
+            None
+        );
     }
 
     #[test]

@@ -1,28 +1,17 @@
 //! `fastmusl`: installs fastmusl sysroots (musl with mimalloc as its
 //! allocator) and wires them into cargo, in the manner of rustup.
 //!
-//! Modules follow rustup's dist code: `dist_server` fetches, `manifest`
-//! verifies the signed channel manifest, `unpack` installs an archive
-//! atomically, `cargo_config` wires cargo, `home` holds paths and state;
-//! `targets`, `update`, `show`, `doctor` and `self_cmd` are the commands;
-//! `image` (scratch container images of static binaries) stands apart.
+//! This file parses the command line; `commands` holds one module per
+//! command, thin over the library (`lib.rs`).
 
-mod cargo_config;
-mod dist_server;
-mod doctor;
-mod home;
-mod image;
-mod manifest;
-mod self_cmd;
-mod show;
-mod targets;
-mod unpack;
-mod update;
+mod commands;
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{CommandFactory, Parser, Subcommand};
+use commands::{doctor, self_cmd, show, target, update};
+use fastmusl::{Output, image};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -113,31 +102,6 @@ enum TargetCommand {
     },
 }
 
-/// How much to say.
-pub struct Output {
-    pub quiet: bool,
-    pub verbose: bool,
-}
-
-impl Output {
-    pub fn info(&self, message: &str) {
-        if !self.quiet {
-            eprintln!("info: {message}");
-        }
-    }
-
-    /// Only with `-v`.
-    pub fn detail(&self, message: &str) {
-        if self.verbose && !self.quiet {
-            eprintln!("verbose: {message}");
-        }
-    }
-
-    pub fn warn(&self, message: &str) {
-        eprintln!("warning: {message}");
-    }
-}
-
 fn main() {
     let cli = Cli::parse();
     let out = Output {
@@ -158,8 +122,8 @@ fn run(command: Command, out: &Output) -> Result<()> {
                 force,
                 project,
                 allow_downgrade,
-            } => targets::add(
-                targets::AddOptions {
+            } => target::add(
+                target::AddOptions {
                     targets,
                     force,
                     project,
@@ -167,8 +131,8 @@ fn run(command: Command, out: &Output) -> Result<()> {
                 },
                 out,
             ),
-            TargetCommand::Remove { targets } => targets::remove(&targets, out),
-            TargetCommand::List { installed } => targets::list(installed, out),
+            TargetCommand::Remove { targets } => target::remove(&targets, out),
+            TargetCommand::List { installed } => target::list(installed, out),
         },
         Command::Show => show::show(),
         Command::Update { allow_downgrade } => update::update(allow_downgrade, out),

@@ -1,5 +1,6 @@
 //! `fastmusl update`: a newer signed release (here the same sysroot
-//! repacked as the next revision, with a later timestamp) replaces the installed
+//! repacked as the next revision, its manifest saying so, with a later
+//! timestamp) replaces the installed
 //! one side by side, cargo is pointed at it, the old one is removed, and
 //! builds keep working.
 
@@ -32,6 +33,17 @@ fn newer_release() -> tempfile::TempDir {
             .replacen(&old_top, &new_top, 1);
         let mut data = Vec::new();
         entry.read_to_end(&mut data).unwrap();
+        // The sysroot says which release it belongs to; the installer checks.
+        if path.ends_with(fastmusl_dist::sysroot::MANIFEST_FILE) {
+            let manifest = String::from_utf8(data).unwrap().replacen(
+                &format!("version = \"{}\"", release_version()),
+                &format!("version = \"{}\"", newer_version()),
+                1,
+            );
+            data = manifest.into_bytes();
+            header.set_size(data.len() as u64);
+            header.set_cksum();
+        }
         builder
             .append_data(&mut header, &path, data.as_slice())
             .unwrap();

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use fastmusl_dist::{
-    channel::{self, Artifact, ChannelManifest, InstallerRelease, SysrootRelease},
+    channel::{self, Artifact, ChannelManifest, InstallerRelease, SysrootArtifact, SysrootRelease},
     signature::TrustedComment,
 };
 use xshell::{Shell, cmd};
@@ -117,7 +117,7 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
             mirror: request.mirror.clone(),
             out_root: request.sysroot_root.clone(),
         })?;
-        let manifest = sysroot::read_manifest(&dir)?.context("the sysroot has no manifest")?;
+        let (manifest, _) = sysroot::read_manifest(&dir)?.context("the sysroot has no manifest")?;
         sysroot_dirs.push(dir.clone());
         if manifest.version != version {
             bail!(
@@ -137,7 +137,13 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
             zst.len(),
             tar.len()
         );
-        targets.insert(triple.to_string(), artifact);
+        targets.insert(
+            triple.to_string(),
+            SysrootArtifact {
+                artifact,
+                wiring: manifest.wiring,
+            },
+        );
         artifacts.push(path);
     }
 

@@ -1,8 +1,9 @@
 //! Building and running Rust crates against a sysroot, the way a user's
 //! cargo would with fastmusl wired in: a copy of the crate with a
-//! project-level `.cargo/config.toml` that sets the target's `linker` and
-//! the `cc` crate's `CC_<triple>`/`AR_<triple>`. The developer's own cargo
-//! configuration is never touched.
+//! project-level `.cargo/config.toml` holding the settings the sysroot's
+//! manifest asks for (`fastmusl_dist::sysroot::CargoWiring`, the same the
+//! installer writes). The developer's own cargo configuration is never
+//! touched.
 //!
 //! Used by `cargo xtask demo` and by the end-to-end tests.
 
@@ -12,12 +13,15 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use fastmusl_dist::elf::ElfFacts;
+use fastmusl_dist::{
+    elf::ElfFacts,
+    sysroot::{CargoWiring, SysrootManifest},
+};
 
 use crate::{
     platforms::{PlatformTable, TargetPlatform},
     project_root,
-    sysroot::{self, SysrootManifest},
+    sysroot::{self, BuildRecord},
     wrappers::SysrootTools,
 };
 
@@ -26,21 +30,36 @@ use crate::{
 pub struct Sysroot {
     pub dir: PathBuf,
     pub manifest: SysrootManifest,
+    pub record: BuildRecord,
     pub platform: TargetPlatform,
+    /// What cargo is told on this host, from the manifest.
+    pub wiring: CargoWiring,
     pub tools: SysrootTools,
 }
 
 impl Sysroot {
     pub fn open(dir: &Path) -> Result<Sysroot> {
-        let manifest = sysroot::read_manifest(dir)?
+        let (manifest, record) = sysroot::read_manifest(dir)?
             .with_context(|| format!("{} is not a fastmusl sysroot", dir.display()))?;
         let table = PlatformTable::load(&project_root().join("sysroots/targets.toml"))?;
-        let platform = table.get(&manifest.target)?.clone();
-        let tools = SysrootTools::in_sysroot(dir, &platform);
+        let platform = table.get(&manifest.target.parse()?)?.clone();
+        let wiring = CargoWiring::new(
+            &manifest.target,
+            dir,
+            &manifest.wiring,
+            std::env::consts::ARCH,
+        );
+        let tools = SysrootTools {
+            linker: wiring.linker.clone(),
+            cc: wiring.cc.clone(),
+            ar: wiring.ar.clone(),
+        };
         Ok(Sysroot {
             dir: dir.to_path_buf(),
             manifest,
+            record,
             platform,
+            wiring,
             tools,
         })
     }
@@ -48,25 +67,7 @@ impl Sysroot {
     /// The cargo configuration that makes `cargo build --target T` use this
     /// sysroot.
     pub fn cargo_config(&self) -> String {
-        let triple = self.platform.triple.as_str();
-        let env = self.platform.triple.env_suffix();
-        let quote = |p: &Path| toml::Value::String(p.display().to_string()).to_string();
-        let mut text = format!(
-            "[target.{triple}]\nlinker = {}\n",
-            quote(&self.tools.linker)
-        );
-        if self.platform.is_foreign() {
-            text += &format!(
-                "runner = {}\n",
-                toml::Value::String(self.platform.qemu.clone())
-            );
-        }
-        text += &format!(
-            "\n[env]\nCC_{env} = {}\nAR_{env} = {}\n",
-            quote(&self.tools.cc),
-            quote(&self.tools.ar)
-        );
-        text
+        CargoWiring::config_text(std::slice::from_ref(&self.wiring))
     }
 
     /// `cargo --config` value that links this target with the sysroot's
@@ -74,7 +75,7 @@ impl Sysroot {
     pub fn linker_config_arg(&self) -> String {
         format!(
             "target.{}.linker={}",
-            self.platform.triple.as_str(),
+            self.wiring.triple,
             toml::Value::String(self.tools.linker.display().to_string())
         )
     }
@@ -82,19 +83,19 @@ impl Sysroot {
     /// Sets `CC_<triple>` and `AR_<triple>` to the sysroot's C wrappers, so
     /// build scripts (the cc crate) compile their C for this target.
     pub fn set_c_toolchain_env(&self, cmd: &mut Command) {
-        let env = self.platform.triple.env_suffix();
-        cmd.env(format!("CC_{env}"), &self.tools.cc)
-            .env(format!("AR_{env}"), &self.tools.ar);
+        cmd.env(self.wiring.cc_var(), &self.tools.cc)
+            .env(self.wiring.ar_var(), &self.tools.ar);
     }
 
     /// Runs a binary of this target: natively, or under its emulator.
     pub fn command_for(&self, binary: &Path) -> Command {
-        if self.platform.is_foreign() {
-            let mut cmd = Command::new(&self.platform.qemu);
-            cmd.arg(binary);
-            cmd
-        } else {
-            Command::new(binary)
+        match &self.wiring.runner {
+            Some(emulator) => {
+                let mut cmd = Command::new(emulator);
+                cmd.arg(binary);
+                cmd
+            }
+            None => Command::new(binary),
         }
     }
 }
@@ -206,8 +207,8 @@ pub fn run_demo(dir: &Path) -> Result<()> {
             "yes (no ELF interpreter)"
         }
     );
-    if sysroot.platform.is_foreign() {
-        println!("ran under: {}", sysroot.platform.qemu);
+    if let Some(emulator) = &sysroot.wiring.runner {
+        println!("ran under: {emulator}");
     }
     println!("allocator: mimalloc {banner}");
     if elf.has_interpreter {

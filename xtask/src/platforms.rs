@@ -17,6 +17,7 @@ pub struct PlatformTable {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommonFlags {
+    pub rustflags: Vec<String>,
     pub cflags: Vec<String>,
     pub mimalloc_cflags: Vec<String>,
 }
@@ -28,8 +29,13 @@ pub struct TargetPlatform {
     pub musl_arch: String,
     pub clang_target: String,
     pub gnu_triple: String,
-    /// Emulator for binaries of this target; empty when they run natively.
-    pub qemu: String,
+    /// The emulator that runs this target's binaries elsewhere.
+    pub emulator: String,
+    /// Host architectures that run them directly.
+    pub native_on: Vec<String>,
+    /// rustflags on top of the common ones.
+    #[serde(default)]
+    pub rustflags: Vec<String>,
     pub cflags: Vec<String>,
     pub uapi_headers: String,
     pub uapi_package: String,
@@ -123,9 +129,9 @@ impl PlatformTable {
 }
 
 impl TargetPlatform {
-    /// True when binaries of this target need an emulator on the build host.
+    /// True when binaries of this target need an emulator on this host.
     pub fn is_foreign(&self) -> bool {
-        !self.qemu.is_empty()
+        !self.native_on.iter().any(|a| a == std::env::consts::ARCH)
     }
 }
 
@@ -149,7 +155,7 @@ mod tests {
             .get(&"aarch64-unknown-linux-musl".parse().unwrap())
             .unwrap();
         assert_eq!(arm.musl_arch, "aarch64");
-        assert_eq!(arm.qemu, "qemu-aarch64-static");
+        assert_eq!(arm.emulator, "qemu-aarch64-static");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+use fastmusl_dist::sysroot::{Runner, SysrootManifest, SysrootWiring};
 use serde::{Deserialize, Serialize};
 use xshell::{Shell, cmd};
 
@@ -29,8 +30,7 @@ use crate::{
     wrappers,
 };
 
-/// The file in every sysroot that says what it is and how it was made.
-pub const MANIFEST_FILE: &str = "fastmusl-sysroot.toml";
+pub use fastmusl_dist::sysroot::MANIFEST_FILE;
 
 /// The Linux UAPI header directories copied into the sysroot.
 pub const UAPI_DIRS: [&str; 3] = ["linux", "asm", "asm-generic"];
@@ -71,11 +71,11 @@ pub struct SysrootRequest {
     pub out_root: PathBuf,
 }
 
-/// What `fastmusl-sysroot.toml` records.
+/// What `fastmusl-sysroot.toml` records about how the sysroot was made,
+/// beside the contract fields (`version`, `target`, `[wiring]`) that
+/// `fastmusl_dist::sysroot::SysrootManifest` holds.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SysrootManifest {
-    pub version: String,
-    pub target: TargetTriple,
+pub struct BuildRecord {
     /// SHA-256 over every declared input; equal fingerprints mean the build
     /// would produce the same sysroot, so it is reused.
     pub inputs_sha256: String,
@@ -89,7 +89,6 @@ pub struct SysrootManifest {
     pub patches: Vec<PatchRecord>,
     pub compiler: CompilerRecord,
     pub flags: FlagsRecord,
-    pub tools: ToolsRecord,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -123,17 +122,11 @@ pub struct FlagsRecord {
     pub mimalloc_cflags: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ToolsRecord {
-    pub linker: String,
-    pub cc: String,
-    pub ar: String,
-}
-
 /// Everything a build is made from, read and checked once.
 struct BuildInputs {
     pins: SourcePins,
     platform: TargetPlatform,
+    rustflags: Vec<String>,
     common_cflags: Vec<String>,
     mimalloc_cflags: Vec<String>,
     patches: Vec<(String, PathBuf, Vec<u8>)>,
@@ -169,6 +162,7 @@ impl BuildInputs {
         Ok(BuildInputs {
             pins,
             platform,
+            rustflags: table.common.rustflags.clone(),
             common_cflags: table.common.cflags.clone(),
             mimalloc_cflags: table.common.mimalloc_cflags.clone(),
             patches,
@@ -182,7 +176,10 @@ impl BuildInputs {
         let mut text = String::new();
         text += &toml::to_string(&self.pins)?;
         text += &toml::to_string(&self.platform)?;
-        text += &format!("{:?}{:?}\n", self.common_cflags, self.mimalloc_cflags);
+        text += &format!(
+            "{:?}{:?}{:?}\n",
+            self.rustflags, self.common_cflags, self.mimalloc_cflags
+        );
         for (name, _, bytes) in &self.patches {
             text += &format!("patch {name} {}\n", sha256_hex(bytes));
         }
@@ -204,6 +201,14 @@ impl BuildInputs {
             "--disable-shared".to_owned(),
             "--with-malloc=mimalloc".to_owned(),
         ]
+    }
+
+    fn rustflags(&self) -> Vec<String> {
+        self.rustflags
+            .iter()
+            .chain(&self.platform.rustflags)
+            .cloned()
+            .collect()
     }
 
     fn cflags(&self) -> Vec<String> {
@@ -244,8 +249,8 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
     let lock = File::create(request.out_root.join(format!(".{triple}.lock")))?;
     lock.lock().context("locking the sysroot directory")?;
 
-    if let Some(existing) = read_manifest(&dest)?
-        && existing.inputs_sha256 == fingerprint
+    if let Some((existing, record)) = read_manifest(&dest)?
+        && record.inputs_sha256 == fingerprint
     {
         eprintln!(
             "fastmusl: sysroot {} for {triple} is up to date",
@@ -349,9 +354,7 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
     copy_uapi_headers(&inputs.platform, &stage.join("include"))?;
     let tools = wrappers::write_wrappers(&stage, &inputs.platform)?;
 
-    let manifest = SysrootManifest {
-        version: inputs.pins.sysroot_version(),
-        target: inputs.platform.triple.clone(),
+    let record = BuildRecord {
         inputs_sha256: fingerprint,
         musl: inputs.pins.musl.clone(),
         mimalloc: inputs.pins.mimalloc.clone(),
@@ -379,13 +382,23 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
             cflags: inputs.cflags(),
             mimalloc_cflags: inputs.mimalloc_cflags(),
         },
-        tools: ToolsRecord {
+    };
+    let manifest = SysrootManifest {
+        version: inputs.pins.sysroot_version(),
+        target: triple.to_owned(),
+        wiring: SysrootWiring {
             linker: relative_to(&tools.linker, &stage),
             cc: relative_to(&tools.cc, &stage),
             ar: relative_to(&tools.ar, &stage),
+            rustflags: inputs.rustflags(),
+            runner: Runner {
+                emulator: inputs.platform.emulator.clone(),
+                native_on: inputs.platform.native_on.clone(),
+            },
         },
+        build: toml::Table::try_from(&record)?,
     };
-    std::fs::write(stage.join(MANIFEST_FILE), toml::to_string(&manifest)?)?;
+    std::fs::write(stage.join(MANIFEST_FILE), manifest.to_toml())?;
 
     // Swap into place: the old sysroot stays whole until the new one is.
     let old = request.out_root.join(format!(".{triple}.old"));
@@ -407,16 +420,21 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
     Ok(dest)
 }
 
-pub fn read_manifest(sysroot: &Path) -> Result<Option<SysrootManifest>> {
-    let path = sysroot.join(MANIFEST_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            // An unreadable manifest (older format) just means "rebuild".
-            Ok(toml::from_str(&text).ok())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
+/// The sysroot's manifest and build record; `None` when there is none, or
+/// one of an older format (which just means "rebuild").
+pub fn read_manifest(sysroot: &Path) -> Result<Option<(SysrootManifest, BuildRecord)>> {
+    use fastmusl_dist::sysroot::SysrootError;
+    let manifest = match SysrootManifest::read(sysroot) {
+        Ok(m) => m,
+        Err(SysrootError::Missing { .. } | SysrootError::Parse { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(manifest
+        .build
+        .clone()
+        .try_into()
+        .ok()
+        .map(|record| (manifest, record)))
 }
 
 fn check_host_tools(sh: &Shell) -> Result<()> {

@@ -250,9 +250,15 @@ fn wrappers_name_the_package_of_a_missing_tool() {
 fn the_manifest_records_versions_pins_and_flags() {
     for triple in TARGETS {
         let s = sysroot(triple);
-        let m = &s.manifest;
-        assert_eq!(m.version, "musl1.2.6-mimalloc3.4.3-r4");
-        assert_eq!(m.target.as_str(), triple);
+        assert_eq!(s.manifest.version, "musl1.2.6-mimalloc3.4.3-r4");
+        assert_eq!(s.manifest.target, triple);
+        // The wiring contract: tools by relative path, static linking
+        // stated, and the table's emulator.
+        let wiring = &s.manifest.wiring;
+        assert_eq!(wiring.linker, format!("bin/{triple}-ld"));
+        assert_eq!(wiring.rustflags, ["-C", "target-feature=+crt-static"]);
+        assert_eq!(wiring.runner.emulator, s.platform.emulator, "{triple}");
+        let m = &s.record;
         assert_eq!(
             m.musl.archive_sha256.as_deref(),
             Some("d585fd3b613c66151fc3249e8ed44f77020cb5e6c1e635a616d3f9f82460512a")

@@ -81,7 +81,13 @@ fn throwaway_key() -> TrustedKey {
 fn release_files() -> Vec<String> {
     let r = release();
     let mut files = vec!["channel-stable.toml".to_owned()];
-    files.extend(r.manifest.sysroot.target.values().map(|a| a.url.clone()));
+    files.extend(
+        r.manifest
+            .sysroot
+            .target
+            .values()
+            .map(|a| a.artifact.url.clone()),
+    );
     files
 }
 
@@ -110,7 +116,8 @@ fn the_manifest_lists_every_artifact_with_size_and_hash() {
             t
         }
     );
-    for (triple, artifact) in &r.manifest.sysroot.target {
+    for (triple, sysroot) in &r.manifest.sysroot.target {
+        let artifact = &sysroot.artifact;
         let bytes = std::fs::read(r.dir.join(&artifact.url)).unwrap();
         assert_eq!(bytes.len() as u64, artifact.size, "{triple}");
         assert_eq!(
@@ -123,9 +130,13 @@ fn the_manifest_lists_every_artifact_with_size_and_hash() {
         // Unpacks to a sysroot with the wrappers executable.
         let tar = zstd::decode_all(bytes.as_slice()).unwrap();
         let mut archive = tar::Archive::new(tar.as_slice());
+        // The channel carries the sysroot's wiring, so an installer plans
+        // before downloading; the linker it names is in the archive.
+        assert_eq!(sysroot.wiring.linker, format!("bin/{triple}-ld"));
         let linker = format!(
-            "{}/bin/{triple}-ld",
-            artifact.url.trim_end_matches(".tar.zst")
+            "{}/{}",
+            artifact.url.trim_end_matches(".tar.zst"),
+            sysroot.wiring.linker
         );
         let mode = archive
             .entries()

@@ -374,7 +374,7 @@ pub fn newer_release_offering(archive: &[u8]) -> tempfile::TempDir {
         m.release_timestamp += 86_400;
         m.sysroot.version = newer_version();
         m.sysroot.target.retain(|t, _| t == TARGETS[0]);
-        let artifact = m.sysroot.target.get_mut(TARGETS[0]).unwrap();
+        let artifact = &mut m.sysroot.target.get_mut(TARGETS[0]).unwrap().artifact;
         artifact.url = name;
         artifact.size = archive.len() as u64;
         artifact.sha256 = sha256;

@@ -3,23 +3,20 @@
 //! anything the user relies on.
 
 use std::{
-    io::IsTerminal,
     path::{Path, PathBuf},
     time::Instant,
 };
 
 use anyhow::{Context, Result, bail};
-use fastmusl_dist::channel::Artifact;
-use sha2::{Digest, Sha256};
-
-use crate::{
+use fastmusl::{
     Output,
-    cargo_config::{self, TargetWiring, WiringMode},
+    cargo_config::{self, WiringMode},
     dist_server::DistServer,
-    home::{FastmuslHome, InstallState},
-    manifest,
-    unpack::{self, MAX_UNPACKED_BYTES},
+    home::{FastmuslHome, InstallState, write_atomic},
+    install::install_sysroot,
+    manifest, wiring,
 };
+use fastmusl_dist::channel::SysrootArtifact;
 
 pub struct AddOptions {
     pub targets: Vec<String>,
@@ -42,45 +39,6 @@ fn config_path(project: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
-/// What cargo must be told for each installed target.
-pub fn wirings_for(
-    home: &FastmuslHome,
-    targets: &std::collections::BTreeMap<String, String>,
-) -> Vec<TargetWiring> {
-    targets
-        .iter()
-        .map(|(triple, version)| {
-            let bin = home.sysroot(version, triple).join("bin");
-            TargetWiring {
-                triple: triple.clone(),
-                linker: bin.join(format!("{triple}-ld")),
-                cc: bin.join(format!("{triple}-cc")),
-                ar: bin.join(format!("{triple}-ar")),
-                runner: emulator_for(triple),
-            }
-        })
-        .collect()
-}
-
-/// `qemu-<arch>-static` (or `qemu-<arch>`) on PATH for a target this host
-/// cannot run natively.
-pub fn emulator_for(triple: &str) -> Option<String> {
-    let arch = triple.split('-').next()?;
-    if arch == std::env::consts::ARCH {
-        return None;
-    }
-    let path = std::env::var_os("PATH")?;
-    for name in [format!("qemu-{arch}-static"), format!("qemu-{arch}")] {
-        for dir in std::env::split_paths(&path) {
-            let candidate = dir.join(&name);
-            if candidate.is_file() {
-                return Some(candidate.display().to_string());
-            }
-        }
-    }
-    None
-}
-
 pub fn add(options: AddOptions, out: &Output) -> Result<()> {
     let started = Instant::now();
     let home = FastmuslHome::from_env()?;
@@ -101,7 +59,7 @@ pub fn add(options: AddOptions, out: &Output) -> Result<()> {
         release.date
     ));
 
-    let mut wanted: Vec<(String, Artifact)> = Vec::new();
+    let mut wanted: Vec<(String, SysrootArtifact)> = Vec::new();
     for triple in &options.targets {
         let Some(artifact) = release.sysroot.target.get(triple) else {
             let available: Vec<&str> = release.sysroot.target.keys().map(String::as_str).collect();
@@ -121,7 +79,8 @@ pub fn add(options: AddOptions, out: &Output) -> Result<()> {
     for (triple, _) in &wanted {
         after.insert(triple.clone(), version.clone());
     }
-    let all = wirings_for(&home, &after);
+    let wanted_triples: Vec<String> = wanted.iter().map(|(t, _)| t.clone()).collect();
+    let all = wiring::planned(&home, &state.targets, release, &wanted_triples)?;
     let previous = state.wirings.iter().find(|w| w.config == config).cloned();
     let mut forced = previous
         .as_ref()
@@ -136,6 +95,9 @@ pub fn add(options: AddOptions, out: &Output) -> Result<()> {
             .into_iter()
             .filter(|c| !forced.contains(&c.key))
             .collect();
+        if let Some(note) = cargo_config::shadowed_build_rustflags(&config, &text, &all) {
+            out.warn(&note);
+        }
         if !found.is_empty() {
             if !options.force {
                 let list: Vec<String> = found.iter().map(|c| format!("  {c}")).collect();
@@ -152,10 +114,8 @@ pub fn add(options: AddOptions, out: &Output) -> Result<()> {
 
     for (triple, artifact) in &wanted {
         if state.targets.get(triple) == Some(&version)
-            && home
-                .sysroot(&version, triple)
-                .join("fastmusl-sysroot.toml")
-                .is_file()
+            && fastmusl_dist::sysroot::SysrootManifest::read(&home.sysroot(&version, triple))
+                .is_ok_and(|m| m.wiring == artifact.wiring)
         {
             out.info(&format!("{triple}: sysroot {version} is already installed"));
             continue;
@@ -163,11 +123,13 @@ pub fn add(options: AddOptions, out: &Output) -> Result<()> {
         install_sysroot(&server, &home, &version, triple, artifact, out)?;
     }
 
-    crate::home::write_atomic(
+    // From here on, the installed sysroots' own manifests are the facts.
+    let all = wiring::installed(&home, &after)?;
+    write_atomic(
         &home.owned_cargo_config(),
         cargo_config::owned_config_text(&all).as_bytes(),
     )?;
-    let wiring = cargo_config::rewire(
+    let wired = cargo_config::rewire(
         &config,
         previous.as_ref(),
         mode,
@@ -176,13 +138,21 @@ pub fn add(options: AddOptions, out: &Output) -> Result<()> {
         &forced,
     )?;
     state.wirings.retain(|w| w.config != config);
-    state.wirings.push(wiring);
+    state.wirings.push(wired);
     state.targets = after;
     state.accepted_release_timestamp = state
         .accepted_release_timestamp
         .max(release.release_timestamp);
     state.save(&home)?;
-    for warning in crate::show::environment_overrides(&options.targets) {
+    let added: Vec<_> = all
+        .iter()
+        .filter(|w| options.targets.contains(&w.triple))
+        .cloned()
+        .collect();
+    for warning in wiring::environment_overrides(&added)
+        .into_iter()
+        .chain(wiring::missing_runners(&added))
+    {
         out.warn(&warning);
     }
     out.info(&format!(
@@ -194,85 +164,6 @@ pub fn add(options: AddOptions, out: &Output) -> Result<()> {
         },
         started.elapsed().as_secs_f64()
     ));
-    Ok(())
-}
-
-/// Downloads, checks and unpacks one sysroot into its versioned directory.
-pub fn install_sysroot(
-    server: &DistServer,
-    home: &FastmuslHome,
-    version: &str,
-    triple: &str,
-    artifact: &Artifact,
-    out: &Output,
-) -> Result<()> {
-    let progress = !out.quiet && std::io::stderr().is_terminal();
-    out.info(&format!(
-        "downloading {} ({} bytes)",
-        artifact.url, artifact.size
-    ));
-    let bytes = server.fetch(&artifact.url, artifact.size, progress)?;
-    check_artifact(&server.location(&artifact.url), &bytes, artifact)?;
-    let top = artifact.url.trim_end_matches(".tar.zst");
-    unpack::install_archive(
-        &bytes,
-        top,
-        &home.sysroot(version, triple),
-        MAX_UNPACKED_BYTES,
-    )
-    .with_context(|| format!("installing {}", artifact.url))?;
-    out.info(&format!("{triple}: installed sysroot {version}"));
-    Ok(())
-}
-
-/// Rewrites the owned config and every wired config file for `targets`
-/// (include mode leaves the user's files as they are).
-pub fn rewire_all(
-    home: &FastmuslHome,
-    state: &mut InstallState,
-    targets: &std::collections::BTreeMap<String, String>,
-) -> Result<()> {
-    let all = wirings_for(home, targets);
-    crate::home::write_atomic(
-        &home.owned_cargo_config(),
-        cargo_config::owned_config_text(&all).as_bytes(),
-    )?;
-    let mode = WiringMode::for_cargo_version(cargo_config::cargo_version());
-    let mut wirings = Vec::new();
-    for w in &state.wirings {
-        wirings.push(cargo_config::rewire(
-            &w.config,
-            Some(w),
-            mode,
-            &home.owned_cargo_config(),
-            &all,
-            &w.forced,
-        )?);
-    }
-    state.wirings = wirings;
-    Ok(())
-}
-
-/// Size and SHA-256 as the signed manifest lists them.
-pub fn check_artifact(name: &str, bytes: &[u8], artifact: &Artifact) -> Result<()> {
-    if bytes.len() as u64 != artifact.size {
-        bail!(
-            "{name}: downloaded {} bytes, the signed manifest says {}; refusing it (nothing was installed)",
-            bytes.len(),
-            artifact.size
-        );
-    }
-    let actual: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    if actual != artifact.sha256 {
-        bail!(
-            "{name}: sha256 {actual} does not match {} from the signed manifest; refusing it \
-             (nothing was installed)",
-            artifact.sha256
-        );
-    }
     Ok(())
 }
 
@@ -293,12 +184,22 @@ pub fn remove(targets: &[String], out: &Output) -> Result<()> {
             );
         }
     }
-    let before = wirings_for(&home, &state.targets);
     let mut after = state.targets.clone();
     for triple in targets {
         after.remove(triple);
     }
-    let remaining = wirings_for(&home, &after);
+    let remaining = wiring::installed(&home, &after)?;
+    // The removed targets' wiring, to take out of the files; a sysroot
+    // whose manifest is gone can still be removed (in include mode the
+    // user's files name only fastmusl's own file).
+    let before: Vec<_> = remaining
+        .iter()
+        .cloned()
+        .chain(targets.iter().filter_map(|t| {
+            let one = std::iter::once((t.clone(), state.targets[t].clone())).collect();
+            wiring::installed(&home, &one).ok()?.pop()
+        }))
+        .collect();
     let owned = home.owned_cargo_config();
     let mode = WiringMode::for_cargo_version(cargo_config::cargo_version());
     let mut wirings = Vec::new();
@@ -321,7 +222,7 @@ pub fn remove(targets: &[String], out: &Output) -> Result<()> {
     if remaining.is_empty() {
         let _ = std::fs::remove_file(&owned);
     } else {
-        crate::home::write_atomic(
+        write_atomic(
             &owned,
             cargo_config::owned_config_text(&remaining).as_bytes(),
         )?;

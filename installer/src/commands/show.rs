@@ -2,47 +2,14 @@
 //! files are wired, and whether cargo will really use fastmusl's settings.
 
 use anyhow::Result;
-
-use crate::{
+use fastmusl::{
     cargo_config::{self, WiringMode},
     dist_server::DistServer,
     home::{FastmuslHome, InstallState},
     manifest::trusted_keys,
-    targets::wirings_for,
+    wiring,
 };
-
-/// Environment variables that make cargo ignore fastmusl's settings.
-pub fn environment_overrides(triples: &[String]) -> Vec<String> {
-    let mut warnings = Vec::new();
-    for triple in triples {
-        let upper = triple.to_uppercase().replace(['-', '.'], "_");
-        let lower = triple.replace(['-', '.'], "_");
-        for var in [
-            format!("CARGO_TARGET_{upper}_LINKER"),
-            format!("CC_{lower}"),
-            format!("AR_{lower}"),
-            "TARGET_CC".to_owned(),
-        ] {
-            if let Ok(v) = std::env::var(&var) {
-                warnings.push(format!("{var}={v} is set in the environment and overrides fastmusl's setting for {triple}"));
-            }
-        }
-    }
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-    ] {
-        if let Ok(v) = std::env::var(var)
-            && (v.contains("linker") || v.contains("link-self-contained"))
-        {
-            warnings.push(format!(
-                "{var} sets linker options ({v}); they may override fastmusl's linker"
-            ));
-        }
-    }
-    warnings
-}
+use fastmusl_dist::sysroot::SysrootManifest;
 
 pub fn show() -> Result<()> {
     let home = FastmuslHome::from_env()?;
@@ -71,12 +38,23 @@ pub fn show() -> Result<()> {
     }
     for (triple, version) in &state.targets {
         let dir = home.sysroot(version, triple);
-        let status = if dir.join("fastmusl-sysroot.toml").is_file() {
-            ""
-        } else {
-            "  (MISSING: run `fastmusl target add` again)"
-        };
-        println!("{triple}  {version}  {}{status}", dir.display());
+        match SysrootManifest::read(&dir) {
+            Ok(manifest) => {
+                let runner = manifest.wiring.runner.for_host(std::env::consts::ARCH);
+                println!(
+                    "{triple}  {version}  {}  (runs {})",
+                    dir.display(),
+                    match runner {
+                        Some(emulator) => format!("under {emulator}"),
+                        None => "natively".to_owned(),
+                    }
+                );
+            }
+            Err(e) => println!(
+                "{triple}  {version}  {}  (PROBLEM: {e}; run `fastmusl target add {triple}` again)",
+                dir.display()
+            ),
+        }
     }
     println!();
     println!("wired cargo config files");
@@ -99,11 +77,19 @@ pub fn show() -> Result<()> {
     for (what, _) in trusted_keys(&home)? {
         println!("{what}");
     }
-    let triples: Vec<String> = state.targets.keys().cloned().collect();
-    let mut warnings = environment_overrides(&triples);
+    // Targets whose sysroot is damaged are reported above.
+    let ours: Vec<_> = state
+        .targets
+        .iter()
+        .filter_map(|(t, v)| {
+            let one = std::iter::once((t.clone(), v.clone())).collect();
+            wiring::installed(&home, &one).ok()?.pop()
+        })
+        .collect();
+    let mut warnings = wiring::environment_overrides(&ours);
+    warnings.extend(wiring::missing_runners(&ours));
     // A project config between here and the root wins over the global one.
     if let Ok(mut dir) = std::env::current_dir() {
-        let ours = wirings_for(&home, &state.targets);
         loop {
             let config = cargo_config::config_in(&dir.join(".cargo"));
             let wired = state.wirings.iter().any(|w| w.config == config);
@@ -116,6 +102,11 @@ pub fn show() -> Result<()> {
                         .iter()
                         .map(|c| format!("{c}\n  (this project's setting wins over fastmusl's)")),
                 );
+            }
+            if let Ok(Some(text)) = cargo_config::read_optional(&config)
+                && let Some(note) = cargo_config::shadowed_build_rustflags(&config, &text, &ours)
+            {
+                warnings.push(note);
             }
             if !dir.pop() {
                 break;

@@ -4,12 +4,13 @@
 
 use anyhow::Result;
 
-use crate::{
+use fastmusl::{
     Output,
     dist_server::DistServer,
     home::{FastmuslHome, InstallState},
+    install::install_sysroot,
     manifest,
-    targets::{install_sysroot, rewire_all},
+    wiring::rewire_all,
 };
 
 pub fn update(allow_downgrade: bool, out: &Output) -> Result<()> {

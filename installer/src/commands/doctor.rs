@@ -6,9 +6,9 @@
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-use fastmusl_dist::elf::ElfFacts;
+use fastmusl_dist::elf::{ElfClass, ElfFacts};
 
-use crate::{
+use fastmusl::{
     Output,
     home::{FastmuslHome, InstallState},
 };
@@ -77,37 +77,22 @@ fn check_target(work: &std::path::Path, triple: &str) -> Result<String> {
         .join(triple)
         .join("debug")
         .join("doctor");
-    let is_static = static_executable(&binary)?;
+    let facts = ElfFacts::read(&binary).with_context(|| format!("{}", binary.display()))?;
     let banner = stderr
         .lines()
         .find(|l| l.starts_with('v') && l.contains("(built on"));
-    match (banner, is_static) {
-        (Some(banner), true) => Ok(format!("static, allocator mimalloc {banner}")),
+    match (banner, facts.is_static()) {
+        (Some(banner), true) => Ok(format!(
+            "static {} {}-bit executable, allocator mimalloc {banner}",
+            facts.machine_name(),
+            match facts.class {
+                ElfClass::Elf32 => 32,
+                ElfClass::Elf64 => 64,
+            }
+        )),
         (Some(_), false) => bail!("mimalloc ran, but the binary is dynamically linked"),
         (None, _) => bail!(
             "the program did not run with fastmusl's mimalloc (no banner under MIMALLOC_VERBOSE=1): cargo is not using fastmusl's linker for {triple}"
         ),
-    }
-}
-
-/// Whether `binary` is a static ELF executable; a file that is not ELF, or
-/// is damaged, is a problem to report, never "static".
-fn static_executable(binary: &std::path::Path) -> Result<bool> {
-    let facts = ElfFacts::read(binary).with_context(|| format!("{}", binary.display()))?;
-    Ok(facts.is_static())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_an_elf_file_without_interpreter_is_static() {
-        let dir = tempfile::tempdir().unwrap();
-        let script = dir.path().join("not-elf");
-        std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
-        let err = format!("{:#}", static_executable(&script).unwrap_err());
-        assert!(err.contains("not an ELF file"), "{err}");
-        assert!(!static_executable(std::path::Path::new("/bin/sh")).unwrap());
     }
 }

@@ -12,12 +12,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{
+use fastmusl::{
     Output, cargo_config,
     dist_server::DistServer,
     home::{FastmuslHome, InstallState, write_atomic},
-    manifest,
-    targets::{check_artifact, wirings_for},
+    install::check_artifact,
+    manifest, wiring,
 };
 
 /// The line install.sh appends to shell profiles; uninstall removes exactly it.
@@ -102,7 +102,16 @@ pub fn uninstall(yes: bool, out: &Output) -> Result<()> {
     {
         let _lock = home.lock()?;
         let state = InstallState::load(&home)?;
-        let targets = wirings_for(&home, &state.targets);
+        // A damaged sysroot must not block uninstalling: what can be read
+        // is taken out of in-place-wired files (include mode needs none).
+        let targets: Vec<_> = state
+            .targets
+            .iter()
+            .filter_map(|(t, v)| {
+                let one = std::iter::once((t.clone(), v.clone())).collect();
+                wiring::installed(&home, &one).ok()?.pop()
+            })
+            .collect();
         for wiring in &state.wirings {
             match cargo_config::unwire(wiring, &home.owned_cargo_config(), &targets)? {
                 Some(note) => out.warn(&note),
