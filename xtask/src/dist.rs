@@ -152,6 +152,9 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
         let mut hosts = std::collections::BTreeMap::new();
         for dir in &sysroot_dirs {
             let sysroot = Sysroot::open(dir)?;
+            if !sysroot.platform.installer_host {
+                continue;
+            }
             let host = sysroot.platform.triple.to_string();
             let binary = build_installer(&sysroot, &request.installer_build)?;
             let name = channel::installer_artifact_name(&installer_version, &host);

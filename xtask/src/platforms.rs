@@ -33,6 +33,13 @@ pub struct TargetPlatform {
     pub emulator: String,
     /// Host architectures that run them directly.
     pub native_on: Vec<String>,
+    /// ELF `e_machine` of its executables.
+    pub elf_machine: u16,
+    /// ELF class: 32 or 64.
+    pub elf_bits: u8,
+    /// `dist` ships the installer built for this target.
+    #[serde(default)]
+    pub installer_host: bool,
     /// rustflags on top of the common ones.
     #[serde(default)]
     pub rustflags: Vec<String>,
@@ -99,7 +106,41 @@ impl fmt::Display for TargetTriple {
     }
 }
 
+/// Narrows the tests to some targets: a comma-separated list of triples.
+pub const TEST_TARGETS_ENV: &str = "FASTMUSL_TEST_TARGETS";
+
 impl PlatformTable {
+    /// The project's table, `sysroots/targets.toml`.
+    pub fn project() -> Result<PlatformTable> {
+        Self::load(&crate::project_root().join("sysroots/targets.toml"))
+    }
+
+    /// The rows the tests cover: every row, or those `FASTMUSL_TEST_TARGETS`
+    /// names, in the table's order.
+    pub fn under_test(&self) -> Result<Vec<TargetPlatform>> {
+        let Some(list) = std::env::var(TEST_TARGETS_ENV)
+            .ok()
+            .filter(|l| !l.trim().is_empty())
+        else {
+            return Ok(self.target.clone());
+        };
+        let wanted: Vec<TargetTriple> = list
+            .split(',')
+            .map(|t| t.trim().parse())
+            .collect::<Result<_>>()
+            .with_context(|| format!("{TEST_TARGETS_ENV}={list}"))?;
+        for triple in &wanted {
+            self.get(triple)
+                .with_context(|| format!("{TEST_TARGETS_ENV}={list}"))?;
+        }
+        Ok(self
+            .target
+            .iter()
+            .filter(|row| wanted.contains(&row.triple))
+            .cloned()
+            .collect())
+    }
+
     pub fn load(path: &Path) -> Result<PlatformTable> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;

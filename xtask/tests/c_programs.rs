@@ -12,13 +12,13 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    TARGETS, c_test_source, compile_c, mimalloc_tree, run_ok, run_with_timeout, stderr_of,
-    stdout_of, sysroot,
+    AARCH64, X86_64, c_test_source, compile_c, mimalloc_tree, run_ok, run_with_timeout, stderr_of,
+    for_each_target, stdout_of, sysroot,
 };
 
 #[test]
 fn malloc_contract_holds() {
-    for triple in TARGETS {
+    for_each_target(|triple| {
         let s = sysroot(triple);
         let bin = compile_c(
             s,
@@ -32,14 +32,14 @@ fn malloc_contract_holds() {
             "{triple}: {}",
             stdout_of(&out)
         );
-    }
+    });
 }
 
 /// musl's upstream fixes since 1.2.6 are in libc.a: each check in
 /// `c/upstream_fixes.c` fails (or crashes, or hangs) against stock 1.2.6.
 #[test]
 fn upstream_fixes_since_musl_1_2_6_are_in_libc() {
-    for triple in TARGETS {
+    for_each_target(|triple| {
         let s = sysroot(triple);
         let bin = compile_c(
             s,
@@ -53,7 +53,7 @@ fn upstream_fixes_since_musl_1_2_6_are_in_libc() {
             "ok gb18030\nok strptime\nok regex\nok fmemopen\n",
             "{triple}"
         );
-    }
+    });
 }
 
 /// `c/string_functions.c` against byte-loop references: exhaustively on
@@ -64,7 +64,7 @@ fn upstream_fixes_since_musl_1_2_6_are_in_libc() {
 /// run says which one it got.
 #[test]
 fn string_functions_match_byte_loops_on_every_variant() {
-    let x86_64 = sysroot(TARGETS[0]);
+    let x86_64 = sysroot(X86_64);
     let bin = compile_c(
         x86_64,
         "string_functions",
@@ -83,7 +83,7 @@ fn string_functions_match_byte_loops_on_every_variant() {
 
     // aarch64: AdvSIMD on a Cortex-A57, SVE on qemu 7.2's `max`, MOPS on
     // qemu 10's `max` (ci/install-deps.sh puts it under target/ci-tools).
-    let aarch64 = sysroot(TARGETS[1]);
+    let aarch64 = sysroot(AARCH64);
     let bin = compile_c(
         aarch64,
         "string_functions",
@@ -144,7 +144,7 @@ fn every_allocator_entry_point_links_to_the_mimalloc_object() {
         "malloc_usable_size",
         "__malloc_atfork",
     ];
-    for triple in TARGETS {
+    for_each_target(|triple| {
         let s = sysroot(triple);
         let traces: Vec<String> = names
             .iter()
@@ -174,12 +174,12 @@ fn every_allocator_entry_point_links_to_the_mimalloc_object() {
                 "{triple}: {definition}"
             );
         }
-    }
+    });
 }
 
 #[test]
 fn mimalloc_options_come_from_the_environment() {
-    for triple in TARGETS {
+    for_each_target(|triple| {
         let s = sysroot(triple);
         let bin = compile_c(
             s,
@@ -207,7 +207,7 @@ fn mimalloc_options_come_from_the_environment() {
             "{triple}: {}",
             stderr_of(&quiet)
         );
-    }
+    });
 }
 
 /// 1000 forks natively. Under qemu-user each fork gets slower as the busy
@@ -215,7 +215,7 @@ fn mimalloc_options_come_from_the_environment() {
 /// runs 250 to stay within CI's budget.
 #[test]
 fn fork_from_a_busy_multithreaded_parent_never_hangs() {
-    for triple in TARGETS {
+    for_each_target(|triple| {
         let s = sysroot(triple);
         let bin = compile_c(s, "fork_stress", &[c_test_source("fork_stress.c")], &[]);
         let forks = if s.platform.is_foreign() {
@@ -229,7 +229,7 @@ fn fork_from_a_busy_multithreaded_parent_never_hangs() {
             "{triple}: {}",
             stdout_of(&out)
         );
-    }
+    });
 }
 
 /// The glue object as compiled, before its symbols were made local: it
@@ -253,7 +253,7 @@ fn unlocalised_glue(s: &xtask::fixture::Sysroot) -> PathBuf {
 /// no-op (what a naive allocator swap does) must report the child's hang.
 #[test]
 fn fork_while_a_mimalloc_lock_is_held() {
-    for triple in TARGETS {
+    for_each_target(|triple| {
         let s = sysroot(triple);
         let include = format!("-I{}", mimalloc_tree(s).join("include").display());
         let sources = [c_test_source("fork_held_locks.c"), unlocalised_glue(s)];
@@ -279,12 +279,12 @@ fn fork_while_a_mimalloc_lock_is_held() {
             "{triple}: {}",
             stderr_of(&out)
         );
-    }
+    });
 }
 
 #[test]
 fn thread_exit_releases_the_thread_heap() {
-    for triple in TARGETS {
+    for_each_target(|triple| {
         let s = sysroot(triple);
         let bin = compile_c(
             s,
@@ -302,7 +302,7 @@ fn thread_exit_releases_the_thread_heap() {
             "{triple}: {}",
             stdout_of(&out)
         );
-    }
+    });
 }
 
 /// mimalloc's test-api calls the mi_* API, which libc.a keeps private; it
@@ -310,7 +310,7 @@ fn thread_exit_releases_the_thread_heap() {
 /// localised (kept in the build directory), i.e. the same code and flags.
 #[test]
 fn mimalloc_test_api_passes() {
-    for triple in TARGETS {
+    for_each_target(|triple| {
         let s = sysroot(triple);
         let tree = mimalloc_tree(s);
         let glue = unlocalised_glue(s);
@@ -324,14 +324,14 @@ fn mimalloc_test_api_passes() {
         let out = run_ok(s, &bin, &[], &[], Duration::from_secs(120));
         let stderr = stderr_of(&out);
         assert!(stderr.contains("failed   : 0"), "{triple}:\n{stderr}");
-    }
+    });
 }
 
 /// test-stress with USE_STD_MALLOC allocates through plain malloc/free,
 /// i.e. through libc.
 #[test]
 fn mimalloc_test_stress_passes_through_libc_malloc() {
-    for triple in TARGETS {
+    for_each_target(|triple| {
         let s = sysroot(triple);
         let tree = mimalloc_tree(s);
         let include = format!("-I{}", tree.join("include").display());
@@ -352,5 +352,91 @@ fn mimalloc_test_stress_passes_through_libc_malloc() {
             "{triple}: {}",
             stdout_of(&out)
         );
+    });
+}
+
+/// L(33) + 1: the first array size at which a 32-bit musl's smoothsort
+/// reaches the state of CVE-2026-40200 (see `c/qsort_large.c`).
+const QSORT_BUG_ELEMENTS: &str = "11405774";
+
+/// CVE-2026-40200 on every 32-bit target: an array large enough to reach
+/// the bug sorts correctly, ordered and shuffled, and the same program with
+/// stock musl 1.2.6's qsort.c (from the pinned tarball) fails, hanging or
+/// crashing, which shows the test reaches the bug. (64-bit targets would
+/// need more elements than memory holds.)
+#[test]
+fn qsort_of_an_array_that_reaches_cve_2026_40200_is_correct() {
+    for_each_target(|triple| {
+        let s = sysroot(triple);
+        if s.platform.elf_bits != 32 {
+            return;
+        }
+        let bin = compile_c(s, "qsort_large", &[c_test_source("qsort_large.c")], &[]);
+        for order in ["ordered", "shuffled"] {
+            let out = run_ok(
+                s,
+                &bin,
+                &[QSORT_BUG_ELEMENTS, order],
+                &[],
+                Duration::from_secs(300),
+            );
+            assert_eq!(
+                stdout_of(&out),
+                format!("ok {QSORT_BUG_ELEMENTS} {order}\n"),
+                "{triple}"
+            );
+        }
+
+        let (stock, shim) = stock_qsort_source();
+        let control = compile_c(
+            s,
+            "qsort_large_stock",
+            &[c_test_source("qsort_large.c"), stock.clone()],
+            &[
+                "-DSTOCK_QSORT",
+                "-D__qsort_r=stock_qsort_r",
+                &format!("-I{}", shim.display()),
+            ],
+        );
+        let mut cmd = s.command_for(&control);
+        cmd.args([QSORT_BUG_ELEMENTS, "ordered"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // Ours sorts this in 0.4 s natively (i686); stock 1.2.6 loops.
+        match run_with_timeout(cmd, Duration::from_secs(15)) {
+            Err(e) => assert!(e.contains("timed out"), "{triple}: {e}"),
+            Ok(out) => assert!(
+                !out.status.success(),
+                "{triple}: stock 1.2.6's qsort passed, so the test does not reach the bug: {}",
+                stdout_of(&out)
+            ),
+        }
+    });
+}
+
+/// `src/stdlib/qsort.c` of the pinned musl 1.2.6 tarball, unpatched, with
+/// a directory with a two-line stand-in for the musl-internal header it
+/// includes.
+fn stock_qsort_source() -> (PathBuf, PathBuf) {
+    let dir = xtask::project_root().join("target/ctests/stock-musl");
+    let source = dir.join("musl-1.2.6/src/stdlib/qsort.c");
+    if !source.exists() {
+        std::fs::create_dir_all(dir.join("shim")).unwrap();
+        let tarball = common::shared_mirror().join("musl-1.2.6.tar.gz");
+        let status = Command::new("tar")
+            .current_dir(&dir)
+            .arg("xzf")
+            .arg(&tarball)
+            .arg("musl-1.2.6/src/stdlib/qsort.c")
+            .status()
+            .unwrap();
+        assert!(status.success(), "unpacking {}", tarball.display());
     }
+    std::fs::write(
+        dir.join("shim/atomic.h"),
+        "#define a_ctz_l(x) __builtin_ctzl(x)\n#define weak_alias(a, b)\n",
+    )
+    .unwrap();
+    (source, dir.join("shim"))
 }

@@ -11,7 +11,7 @@ use std::{
     process::Command,
 };
 
-use common::{TARGETS, shared_mirror, stderr_of, sysroot};
+use common::{for_each_target, shared_mirror, stderr_of, sysroot};
 use xtask::{
     sysroot::{MANIFEST_FILE, SysrootRequest, build_or_reuse},
     tree_hash::{Tree, sha256_hex},
@@ -248,7 +248,7 @@ fn wrappers_name_the_package_of_a_missing_tool() {
 
 #[test]
 fn the_manifest_records_versions_pins_and_flags() {
-    for triple in TARGETS {
+    for_each_target(|triple| {
         let s = sysroot(triple);
         assert_eq!(s.manifest.version, "musl1.2.6-mimalloc3.4.3-r4");
         assert_eq!(s.manifest.target, triple);
@@ -296,7 +296,7 @@ fn the_manifest_records_versions_pins_and_flags() {
         assert!(s.dir.join("include/linux/if_alg.h").exists());
         assert!(s.dir.join("include/asm/unistd.h").exists());
         assert!(s.dir.join(MANIFEST_FILE).exists());
-    }
+    });
 }
 
 /// The linker wrapper against a stand-in rust-lld that records what it was

@@ -12,26 +12,18 @@ use std::{
     time::Duration,
 };
 
-use common::{TARGETS, run_ok, stderr_of, stdout_of, sysroot, tail};
-use fastmusl_dist::elf::ElfFacts;
+use common::{X86_64, for_each_target, run_ok, stderr_of, stdout_of, sysroot, tail};
+use fastmusl_dist::elf::{ElfClass, ElfFacts};
 use xtask::{
     fixture::{Sysroot, build_fixture, mimalloc_banner},
     project_root,
 };
 
-fn expected_machine(triple: &str) -> u16 {
-    match triple.split('-').next() {
-        Some("x86_64") => 62,
-        Some("aarch64") => 183,
-        other => panic!("no ELF machine known for {other:?}"),
-    }
-}
-
-/// Builds `fixture` for every target, checks the binary is static, runs it
-/// with mimalloc's verbose output and returns (stdout, stderr) per target.
-fn build_and_run(fixture: &str) -> Vec<(String, String, String)> {
-    let mut results = Vec::new();
-    for triple in TARGETS {
+/// Builds `fixture` for every target under test, checks the binary is
+/// static, of the target's machine and class, runs it with mimalloc's
+/// verbose output and hands (triple, stdout, stderr) to `check`.
+fn build_and_run(fixture: &str, check: impl Fn(&str, &str, &str)) {
+    for_each_target(|triple| {
         let s = sysroot(triple);
         let binary = build_fixture(s, fixture).unwrap_or_else(|e| panic!("{e:#}"));
         let elf = ElfFacts::read(&binary).unwrap();
@@ -39,7 +31,12 @@ fn build_and_run(fixture: &str) -> Vec<(String, String, String)> {
             !elf.has_interpreter,
             "{triple}: {fixture} is dynamically linked"
         );
-        assert_eq!(elf.machine, expected_machine(triple), "{triple}: {fixture}");
+        assert_eq!(elf.machine, s.platform.elf_machine, "{triple}: {fixture}");
+        let bits = match elf.class {
+            ElfClass::Elf32 => 32,
+            ElfClass::Elf64 => 64,
+        };
+        assert_eq!(bits, s.platform.elf_bits, "{triple}: {fixture}");
         let out = run_ok(
             s,
             &binary,
@@ -47,36 +44,35 @@ fn build_and_run(fixture: &str) -> Vec<(String, String, String)> {
             &[("MIMALLOC_VERBOSE", "1")],
             Duration::from_secs(300),
         );
-        results.push((triple.to_owned(), stdout_of(&out), stderr_of(&out)));
-    }
-    results
+        check(triple, &stdout_of(&out), &stderr_of(&out));
+    });
 }
 
 #[test]
 fn a_multithreaded_rust_program_is_served_by_mimalloc() {
-    for (triple, stdout, stderr) in build_and_run("alloc-churn") {
+    build_and_run("alloc-churn", |triple, stdout, stderr| {
         assert!(
             stdout.starts_with("alloc-churn: 8 threads"),
             "{triple}: {stdout}"
         );
-        let banner = mimalloc_banner(&stderr)
+        let banner = mimalloc_banner(stderr)
             .unwrap_or_else(|| panic!("{triple}: no mimalloc banner:\n{stderr}"));
         assert!(banner.starts_with("v3.4.3"), "{triple}: {banner}");
-    }
+    });
 }
 
 #[test]
 fn rust_and_c_from_the_cc_crate_share_one_allocator() {
-    for (triple, stdout, stderr) in build_and_run("c-alloc") {
+    build_and_run("c-alloc", |triple, stdout, stderr| {
         assert!(
             stdout.starts_with("c-alloc: 20000 blocks crossed between C and Rust; ALG_SET_KEY = 1"),
             "{triple}: {stdout}"
         );
         assert!(
-            mimalloc_banner(&stderr).is_some(),
+            mimalloc_banner(stderr).is_some(),
             "{triple}: no mimalloc banner:\n{stderr}"
         );
-    }
+    });
 }
 
 /// libc.a's mimalloc is private, so a program that links the `mimalloc`
@@ -84,10 +80,10 @@ fn rust_and_c_from_the_cc_crate_share_one_allocator() {
 /// its own banner under MIMALLOC_VERBOSE.
 #[test]
 fn a_program_with_its_own_mimalloc_links_and_runs() {
-    for (triple, stdout, stderr) in build_and_run("own-mimalloc") {
+    build_and_run("own-mimalloc", |triple, stdout, stderr| {
         assert!(stdout.starts_with("own-mimalloc: "), "{triple}: {stdout}");
-        assert!(mimalloc_banner(&stderr).is_some(), "{triple}: {stderr}");
-    }
+        assert!(mimalloc_banner(stderr).is_some(), "{triple}: {stderr}");
+    });
 }
 
 /// A sysroot and a project under paths with a space (`/home/Jane Doe/…`),
@@ -133,7 +129,7 @@ fn a_sysroot_under_a_path_with_a_space_links_through_a_response_file() {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(&project)
-        .args(["build", "--release", "--target", TARGETS[0]])
+        .args(["build", "--release", "--target", X86_64])
         // (RUSTFLAGS would split the path at its space.)
         .env(
             "CARGO_ENCODED_RUSTFLAGS",
@@ -152,7 +148,7 @@ fn a_sysroot_under_a_path_with_a_space_links_through_a_response_file() {
     );
     let binary = project
         .join("target")
-        .join(TARGETS[0])
+        .join(X86_64)
         .join("release/c-alloc");
     assert!(!ElfFacts::read(&binary).unwrap().has_interpreter);
     let ran = run_ok(

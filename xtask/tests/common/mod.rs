@@ -17,6 +17,7 @@ use std::{
 use xtask::{
     default_sysroot_root,
     fixture::Sysroot,
+    platforms::PlatformTable,
     project_root,
     sysroot::{SysrootRequest, build_or_reuse},
 };
@@ -29,7 +30,41 @@ pub fn shared_mirror() -> PathBuf {
     }
 }
 
-pub const TARGETS: [&str; 2] = ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];
+/// The two first targets, for tests of what is specific to them (string
+/// function variants, the heavy end-to-end paths that run on x86_64 only).
+pub const X86_64: &str = "x86_64-unknown-linux-musl";
+pub const AARCH64: &str = "aarch64-unknown-linux-musl";
+
+/// The targets under test: every row of `sysroots/targets.toml`, or the
+/// ones `FASTMUSL_TEST_TARGETS` names (comma-separated).
+pub fn targets() -> Vec<String> {
+    let table = PlatformTable::project().unwrap();
+    let rows = table.under_test().unwrap_or_else(|e| panic!("{e:#}"));
+    rows.into_iter().map(|row| row.triple.to_string()).collect()
+}
+
+/// Runs `test` for every target under test. Every target runs even when
+/// one fails, and the failure names its target.
+pub fn for_each_target(test: impl Fn(&str)) {
+    let mut failed = Vec::new();
+    for triple in targets() {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(&triple)));
+        if let Err(panic) = result {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            failed.push(format!("{triple}: {message}"));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "failed for {} target(s):\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}
 
 /// The sysroot of `triple`, built (or reused) once per test process.
 pub fn sysroot(triple: &str) -> &'static Sysroot {

@@ -1,0 +1,69 @@
+/* CVE-2026-40200 (musl commits 228da39e, b3291b9a, 5122f9f3): smoothsort's
+ * two-word "count trailing zeros" returned 0 instead of the low word's width
+ * when the first set bit was bit 0 of the high word. That happens once two
+ * Leonardo heaps lie 32 orders apart, which on a 32-bit target takes
+ * L(33) + 1 = 11,405,774 elements (on 64-bit ones the same state needs more
+ * elements than memory holds). Stock musl 1.2.6 then loops forever on
+ * ordered input and overruns its stack array on shuffled input (SIGSEGV).
+ *
+ * Usage: qsort_large N ordered|shuffled
+ * Sorts N one-byte elements with qsort_r and checks the result is ordered
+ * and holds the same bytes. Built with -DSTOCK_QSORT, it calls
+ * stock_qsort_r: stock 1.2.6's qsort.c compiled under that name, the
+ * control that shows this program reaches the bug. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef STOCK_QSORT
+void stock_qsort_r(void *, size_t, size_t, int (*)(const void *, const void *, void *), void *);
+#define qsort_r stock_qsort_r
+#endif
+
+static int compare_bytes(const void *a, const void *b, void *arg)
+{
+	(void)arg;
+	return *(const unsigned char *)a - *(const unsigned char *)b;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: qsort_large N ordered|shuffled\n");
+		return 2;
+	}
+	size_t n = strtoul(argv[1], 0, 10);
+	int shuffled = strcmp(argv[2], "shuffled") == 0;
+	unsigned char *a = malloc(n);
+	size_t count[256] = { 0 };
+	unsigned long long x = 88172645463325252ull;
+	if (!a) {
+		perror("malloc");
+		return 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		a[i] = shuffled ? (unsigned char)x : (unsigned char)(i * 256 / n);
+		count[a[i]]++;
+	}
+	qsort_r(a, n, 1, compare_bytes, 0);
+	for (size_t i = 1; i < n; i++) {
+		if (a[i - 1] > a[i]) {
+			printf("FAIL: out of order at %zu\n", i);
+			return 1;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		count[a[i]]--;
+	for (int c = 0; c < 256; c++) {
+		if (count[c]) {
+			printf("FAIL: the sort lost or duplicated bytes of value %d\n", c);
+			return 1;
+		}
+	}
+	printf("ok %zu %s\n", n, argv[2]);
+	return 0;
+}
