@@ -12,8 +12,8 @@ set -eu
 
 packages="clang lld llvm make patch zstd minisign qemu-user-static \
 	curl dash bash python3 fonts-dejavu-core \
-	linux-libc-dev-amd64-cross linux-libc-dev-arm64-cross \
-	libgcc-12-dev libgcc-12-dev-arm64-cross \
+	linux-libc-dev-amd64-cross linux-libc-dev-arm64-cross linux-libc-dev-i386-cross \
+	libgcc-12-dev libgcc-12-dev-arm64-cross libgcc-12-dev-i386-cross \
 	docker-registry skopeo umoci runc openssl"
 
 missing=
@@ -27,7 +27,7 @@ if [ -n "$missing" ]; then
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing
 fi
 
-rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl
+rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl i686-unknown-linux-musl
 # rust-src: the reproducibility test shows that release binaries built with
 # it are the same as without (rustc names std's sources by local paths when
 # it is installed, and dist remaps them).

@@ -10,7 +10,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{HttpServer, Sandbox, TARGETS, copy_of_release, release, text};
+use common::{AARCH64, HttpServer, Sandbox, X86_64, copy_of_release, release, text};
 use fastmusl_dist::elf::ElfFacts;
 use xtask::fixture::mimalloc_banner;
 
@@ -62,16 +62,16 @@ fn install_sh_then_add_build_doctor_and_uninstall_under_dash_and_bash() {
 
         // The shipped binary, with nothing but the sandbox's environment.
         let run = |args: &[&str]| sb.command(&fastmusl).args(args).output().unwrap();
-        let add = run(&["target", "add", TARGETS[0], TARGETS[1]]);
+        let add = run(&["target", "add", X86_64, AARCH64]);
         assert!(add.status.success(), "{shell}: {}", text(&add.stderr));
 
         let project = sb.project("alloc-churn");
-        let build = sb.cargo(&project, &["build", "--target", TARGETS[0]], &[]);
+        let build = sb.cargo(&project, &["build", "--target", X86_64], &[]);
         assert!(build.status.success(), "{}", text(&build.stderr));
         common::assert_native_binary_uses_mimalloc(&project, "alloc-churn", "debug");
         let ran = sb.cargo(
             &project,
-            &["run", "--target", TARGETS[1]],
+            &["run", "--target", AARCH64],
             &[("MIMALLOC_VERBOSE", "1")],
         );
         assert!(
@@ -83,9 +83,11 @@ fn install_sh_then_add_build_doctor_and_uninstall_under_dash_and_bash() {
         let doctor = run(&["doctor"]);
         let report = text(&doctor.stdout);
         assert!(doctor.status.success(), "{report}{}", text(&doctor.stderr));
-        for triple in TARGETS {
+        for (triple, machine) in [(X86_64, "x86_64 64-bit"), (AARCH64, "aarch64 64-bit")] {
             assert!(
-                report.contains(&format!("{triple}: static, allocator mimalloc v3.4.3")),
+                report.contains(&format!(
+                    "{triple}: static {machine} executable, allocator mimalloc v3.4.3"
+                )),
                 "{report}"
             );
         }
@@ -155,7 +157,7 @@ fn without_minisign_install_sh_checks_sha256_and_says_so_and_adds_targets() {
         &sb,
         "dash",
         Some(&path),
-        &["-y", "--no-modify-path", "--target", TARGETS[0]],
+        &["-y", "--no-modify-path", "--target", X86_64],
     );
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -165,7 +167,7 @@ fn without_minisign_install_sh_checks_sha256_and_says_so_and_adds_targets() {
         .fastmusl_home()
         .join("sysroots")
         .join(common::release_version())
-        .join(TARGETS[0]);
+        .join(X86_64);
     assert!(sysroot.join("fastmusl-sysroot.toml").exists(), "{stderr}");
     assert!(
         !sb.home().join(".profile").exists(),
@@ -383,7 +385,7 @@ fn self_uninstall_refuses_a_home_holding_what_is_not_fastmusls() {
             .output()
             .unwrap()
     };
-    let add = fastmusl(&["target", "add", TARGETS[0]]);
+    let add = fastmusl(&["target", "add", X86_64]);
     assert!(add.status.success(), "{}", text(&add.stderr));
     assert!(home.join("sysroots").is_dir());
 

@@ -17,13 +17,13 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    HttpServer, MisbehavingServer, Misbehaviour, Sandbox, TARGETS, archive_top,
+    AARCH64, HttpServer, MisbehavingServer, Misbehaviour, Sandbox, X86_64, archive_top,
     newer_release_offering, newer_version, release, release_version, resign_manifest, snapshot,
     text,
 };
 
 fn top() -> String {
-    archive_top(&newer_version(), TARGETS[0])
+    archive_top(&newer_version(), X86_64)
 }
 
 /// A tar entry with a raw name (the tar crate refuses to write bad ones).
@@ -91,7 +91,7 @@ fn climb_to_sandbox(sb: &Sandbox) -> String {
 fn assert_hostile_update_refused(make_archive: impl FnOnce(&Sandbox) -> Vec<u8>, expected: &str) {
     let good = HttpServer::serve(&release().dir);
     let mut sb = Sandbox::new(&good.url);
-    sb.fastmusl_ok(&["target", "add", TARGETS[0]]);
+    sb.fastmusl_ok(&["target", "add", X86_64]);
     let before = snapshot(sb.dir.path());
     assert!(
         before
@@ -287,18 +287,18 @@ fn a_replayed_older_manifest_is_refused_unless_downgrade_is_allowed() {
     let older = HttpServer::serve(older_dir.path());
 
     let mut sb = Sandbox::new(&newer.url);
-    sb.fastmusl_ok(&["target", "add", TARGETS[0]]);
+    sb.fastmusl_ok(&["target", "add", X86_64]);
     sb.dist_server = older.url.clone();
     let config = std::fs::read(sb.cargo_config()).unwrap();
-    let out = sb.fastmusl(&["target", "add", TARGETS[1]]);
+    let out = sb.fastmusl(&["target", "add", AARCH64]);
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "an older manifest was accepted");
     assert!(stderr.contains("rollback"), "{stderr}");
     assert!(stderr.contains("--allow-downgrade"), "{stderr}");
     assert_eq!(std::fs::read(sb.cargo_config()).unwrap(), config);
-    assert!(!text(&sb.fastmusl_ok(&["target", "list", "--installed"]).stdout).contains(TARGETS[1]));
+    assert!(!text(&sb.fastmusl_ok(&["target", "list", "--installed"]).stdout).contains(AARCH64));
 
-    sb.fastmusl_ok(&["target", "add", TARGETS[1], "--allow-downgrade"]);
+    sb.fastmusl_ok(&["target", "add", AARCH64, "--allow-downgrade"]);
     // The newest accepted release stays the bar for later runs.
     let again = sb.fastmusl(&["target", "list"]);
     assert!(!again.status.success(), "{}", text(&again.stdout));
@@ -309,7 +309,7 @@ fn a_replayed_older_manifest_is_refused_unless_downgrade_is_allowed() {
 /// `expected` and the archive's URL, well before a user would give up, and
 /// nothing written (but the lock file).
 fn assert_download_refused(misbehaviour: Misbehaviour, expected: &str) {
-    let archive = fastmusl_dist::channel::sysroot_artifact_name(&release_version(), TARGETS[0]);
+    let archive = fastmusl_dist::channel::sysroot_artifact_name(&release_version(), X86_64);
     let server = MisbehavingServer::serve(&release().dir, &archive, misbehaviour);
     let sb = Sandbox::new(&server.url);
     let unlocked = |sb: &Sandbox| {
@@ -320,7 +320,7 @@ fn assert_download_refused(misbehaviour: Misbehaviour, expected: &str) {
     let before = unlocked(&sb);
     let started = Instant::now();
     let out = sb
-        .fastmusl_command(&["target", "add", TARGETS[0]])
+        .fastmusl_command(&["target", "add", X86_64])
         .env("FASTMUSL_HTTP_TIMEOUT", "2")
         .env("FASTMUSL_HTTP_LOW_SPEED_LIMIT", "1000")
         .env("FASTMUSL_HTTP_DEADLINE", "6")

@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use common::containers::{
     Pki, Registry, TlsServer, TokenRegistry, free_port, run_ok, runc_run, unpack_bundle,
 };
-use common::{HttpServer, Sandbox, TARGETS, release, text};
+use common::{AARCH64, HttpServer, Sandbox, X86_64, release, text};
 
 /// The tls-probe fixture built for both targets with fastmusl.
 struct Probes {
@@ -31,7 +31,7 @@ fn probes() -> &'static Probes {
         let server = HttpServer::serve(&release().dir);
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         let sandbox = Sandbox::new_in(&server.url, dir);
-        sandbox.fastmusl_ok(&["target", "add", TARGETS[0], TARGETS[1]]);
+        sandbox.fastmusl_ok(&["target", "add", X86_64, AARCH64]);
         drop(server);
         let project = sandbox.project("tls-probe");
         let binary = |triple: &str| {
@@ -43,8 +43,8 @@ fn probes() -> &'static Probes {
                 .join("release/tls-probe")
         };
         Probes {
-            amd64: binary(TARGETS[0]),
-            arm64: binary(TARGETS[1]),
+            amd64: binary(X86_64),
+            arm64: binary(AARCH64),
             sandbox,
         }
     })

@@ -8,20 +8,32 @@ mod common;
 
 use std::time::Duration;
 
-use common::{HttpServer, Sandbox, TARGETS, copy_of_release, release, text, tree};
-use fastmusl_dist::elf::ElfFacts;
+use common::{
+    AARCH64, HttpServer, Sandbox, X86_64, copy_of_release, release, release_targets, targets, text,
+    tree,
+};
+use fastmusl_dist::elf::{ElfClass, ElfFacts};
 use xtask::fixture::mimalloc_banner;
+use xtask::platforms::for_each_target_under_test;
 
 const USER_CONFIG: &str =
     "# my cargo config\n[build]\njobs = 2   # two cores\n\n[alias]\nb = \"build\"\n";
 
+/// Every target under test: `fastmusl target add` them all, then for each
+/// target and each fixture (pure Rust, C through the `cc` crate, the
+/// crates.io `zstd` crate) plain `cargo run --target T`, through the runner
+/// the sysroot's manifest names where this host needs one: the binary is
+/// static, of the target's machine and class, and mimalloc served it.
 #[test]
 fn add_then_plain_cargo_builds_static_mimalloc_binaries_then_remove_restores_config() {
     let server = HttpServer::serve(&release().dir);
     let sb = Sandbox::new(&server.url);
     std::fs::write(sb.cargo_config(), USER_CONFIG).unwrap();
 
-    sb.fastmusl_ok(&["target", "add", TARGETS[0], TARGETS[1]]);
+    let targets = targets();
+    let mut add = vec!["target", "add"];
+    add.extend(targets.iter().map(String::as_str));
+    sb.fastmusl_ok(&add);
     let wired = std::fs::read_to_string(sb.cargo_config()).unwrap();
     assert!(wired.starts_with("include = ["), "{wired}");
     assert!(
@@ -29,71 +41,66 @@ fn add_then_plain_cargo_builds_static_mimalloc_binaries_then_remove_restores_con
         "the user's content must stay as it was:\n{wired}"
     );
 
-    for fixture in ["alloc-churn", "c-alloc", "zstd-user"] {
-        let project = sb.project(fixture);
-        // x86_64: plain cargo build, then run the binary natively.
-        let build = sb.cargo(
-            &project,
-            &["build", "--release", "--target", TARGETS[0]],
-            &[],
-        );
-        assert!(build.status.success(), "{fixture}: {}", text(&build.stderr));
-        let binary = project
-            .join("target")
-            .join(TARGETS[0])
-            .join("release")
-            .join(fixture);
-        let elf = ElfFacts::read(&binary).unwrap();
-        assert!(
-            !elf.has_interpreter && elf.machine == 62,
-            "{fixture}: {elf:?}"
-        );
-        let run = std::process::Command::new(&binary)
-            .env("MIMALLOC_VERBOSE", "1")
-            .output()
-            .unwrap();
-        assert!(run.status.success(), "{}", text(&run.stderr));
-        assert!(
-            mimalloc_banner(&text(&run.stderr)).is_some(),
-            "{fixture} x86_64: {}",
-            text(&run.stderr)
-        );
+    for_each_target_under_test(|platform| {
+        let triple = platform.triple.as_str();
+        for fixture in ["alloc-churn", "c-alloc", "zstd-user"] {
+            let project = sb.project(fixture);
+            let run = sb.cargo(
+                &project,
+                &["run", "--release", "--target", triple],
+                &[("MIMALLOC_VERBOSE", "1")],
+            );
+            assert!(run.status.success(), "{fixture}: {}", text(&run.stderr));
+            assert!(
+                text(&run.stdout).starts_with(fixture),
+                "{fixture}: {}",
+                text(&run.stdout)
+            );
+            assert!(
+                mimalloc_banner(&text(&run.stderr)).is_some(),
+                "{fixture}: no mimalloc banner: {}",
+                text(&run.stderr)
+            );
+            let binary = project
+                .join("target")
+                .join(triple)
+                .join("release")
+                .join(fixture);
+            let elf = ElfFacts::read(&binary).unwrap();
+            let bits = match elf.class {
+                ElfClass::Elf32 => 32,
+                ElfClass::Elf64 => 64,
+            };
+            assert!(
+                !elf.has_interpreter
+                    && elf.machine == platform.elf_machine
+                    && bits == platform.elf_bits,
+                "{fixture}: {elf:?}"
+            );
+        }
+    });
 
-        // aarch64: plain cargo run, through the qemu runner fastmusl wired.
-        let run = sb.cargo(
-            &project,
-            &["run", "--release", "--target", TARGETS[1]],
-            &[("MIMALLOC_VERBOSE", "1")],
+    // doctor builds and runs a program for each and says what it got.
+    let doctor = sb.fastmusl_ok(&["doctor"]);
+    let report = text(&doctor.stdout);
+    for_each_target_under_test(|platform| {
+        let line = report
+            .lines()
+            .find(|l| l.starts_with(&format!("{}: ", platform.triple)))
+            .unwrap_or_else(|| panic!("doctor says nothing:\n{report}"));
+        let expected = format!(
+            "{}-bit executable, allocator mimalloc v3.4.3",
+            platform.elf_bits
         );
         assert!(
-            run.status.success(),
-            "{fixture} aarch64: {}",
-            text(&run.stderr)
+            line.contains(": static ") && line.contains(&expected),
+            "{line}"
         );
-        assert!(
-            mimalloc_banner(&text(&run.stderr)).is_some(),
-            "{fixture} aarch64: {}",
-            text(&run.stderr)
-        );
-        assert!(
-            text(&run.stdout).starts_with(fixture),
-            "{}",
-            text(&run.stdout)
-        );
-        let binary = project
-            .join("target")
-            .join(TARGETS[1])
-            .join("release")
-            .join(fixture);
-        let elf = ElfFacts::read(&binary).unwrap();
-        assert!(
-            !elf.has_interpreter && elf.machine == 183,
-            "{fixture}: {elf:?}"
-        );
-    }
+    });
 
-    sb.fastmusl_ok(&["target", "remove", TARGETS[0]]);
-    sb.fastmusl_ok(&["target", "remove", TARGETS[1]]);
+    let mut remove = vec!["target", "remove"];
+    remove.extend(targets.iter().map(String::as_str));
+    sb.fastmusl_ok(&remove);
     assert_eq!(
         std::fs::read_to_string(sb.cargo_config()).unwrap(),
         USER_CONFIG
@@ -114,7 +121,7 @@ fn with_a_cargo_older_than_include_the_keys_are_edited_in_place() {
     let old_cargo = |cmd: &mut std::process::Command| {
         cmd.env_remove("CARGO").env("RUSTUP_TOOLCHAIN", "1.93.0");
     };
-    let mut add = sb.fastmusl_command(&["target", "add", TARGETS[0]]);
+    let mut add = sb.fastmusl_command(&["target", "add", X86_64]);
     old_cargo(&mut add);
     let out = add.output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -134,13 +141,13 @@ fn with_a_cargo_older_than_include_the_keys_are_edited_in_place() {
     let mut build = sb.command("cargo");
     build
         .current_dir(&project)
-        .args(["build", "--target", TARGETS[0]]);
+        .args(["build", "--target", X86_64]);
     old_cargo(&mut build);
     let out = build.output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     common::assert_native_binary_uses_mimalloc(&project, "c-alloc", "debug");
 
-    let mut remove = sb.fastmusl_command(&["target", "remove", TARGETS[0]]);
+    let mut remove = sb.fastmusl_command(&["target", "remove", X86_64]);
     old_cargo(&mut remove);
     assert!(remove.output().unwrap().status.success());
     assert_eq!(
@@ -157,7 +164,7 @@ fn a_config_fastmusl_created_is_removed_again_and_project_wiring_works() {
     sb.fastmusl_ok(&[
         "target",
         "add",
-        TARGETS[0],
+        X86_64,
         "--project",
         project.to_str().unwrap(),
     ]);
@@ -167,9 +174,9 @@ fn a_config_fastmusl_created_is_removed_again_and_project_wiring_works() {
         !sb.cargo_config().exists(),
         "the global config must stay untouched"
     );
-    let build = sb.cargo(&project, &["build", "--target", TARGETS[0]], &[]);
+    let build = sb.cargo(&project, &["build", "--target", X86_64], &[]);
     assert!(build.status.success(), "{}", text(&build.stderr));
-    sb.fastmusl_ok(&["target", "remove", TARGETS[0]]);
+    sb.fastmusl_ok(&["target", "remove", X86_64]);
     assert!(
         !project.join(".cargo").exists(),
         "fastmusl's .cargo directory was left behind"
@@ -200,7 +207,7 @@ fn assert_refused(sb: &Sandbox, args: &[&str], expected: &str) {
     );
     let sysroots = tree(&sb.fastmusl_home().join("sysroots"));
     assert!(
-        sysroots.iter().all(|p| !p.contains(TARGETS[0])
+        sysroots.iter().all(|p| !p.contains(X86_64)
             || p.starts_with(&format!(
                 "{}/x86_64-unknown-linux-musl/",
                 common::release_version()
@@ -221,19 +228,19 @@ fn a_tampered_artifact_is_refused() {
         .map(|e| e.unwrap().path())
         .find(|p| {
             p.to_string_lossy()
-                .ends_with(&format!("{}.tar.zst", TARGETS[0]))
+                .ends_with(&format!("{}.tar.zst", X86_64))
         })
         .unwrap();
     flip_byte(&artifact);
     let server = HttpServer::serve(copy.path());
     let sb = Sandbox::new(&server.url);
     std::fs::write(sb.cargo_config(), USER_CONFIG).unwrap();
-    assert_refused(&sb, &["target", "add", TARGETS[0]], "does not match");
+    assert_refused(&sb, &["target", "add", X86_64], "does not match");
     assert!(
         !sb.fastmusl_home()
             .join("sysroots")
             .join(common::release_version())
-            .join(TARGETS[0])
+            .join(X86_64)
             .exists()
     );
 }
@@ -249,7 +256,7 @@ fn a_tampered_manifest_is_refused() {
     let sb = Sandbox::new(&server.url);
     assert_refused(
         &sb,
-        &["target", "add", TARGETS[0]],
+        &["target", "add", X86_64],
         "the file or its signature was altered",
     );
 
@@ -259,7 +266,7 @@ fn a_tampered_manifest_is_refused() {
     let sb = Sandbox::new(&server.url);
     assert_refused(
         &sb,
-        &["target", "add", TARGETS[0]],
+        &["target", "add", X86_64],
         "refusing the channel manifest",
     );
 }
@@ -271,7 +278,7 @@ fn a_manifest_signed_by_an_unknown_key_is_refused() {
     std::fs::remove_file(sb.fastmusl_home().join("keys/throwaway.pub")).unwrap();
     assert_refused(
         &sb,
-        &["target", "add", TARGETS[0]],
+        &["target", "add", X86_64],
         "signed by a key that is not trusted",
     );
 }
@@ -279,18 +286,14 @@ fn a_manifest_signed_by_an_unknown_key_is_refused() {
 #[test]
 fn a_server_that_is_not_https_or_loopback_is_refused() {
     let sb = Sandbox::new("http://example.org/dist");
-    assert_refused(
-        &sb,
-        &["target", "add", TARGETS[0]],
-        "refusing plain http://",
-    );
+    assert_refused(&sb, &["target", "add", X86_64], "refusing plain http://");
 }
 
 #[test]
 fn verbose_show_and_completions() {
     let server = HttpServer::serve(&release().dir);
     let sb = Sandbox::new(&server.url);
-    let out = sb.fastmusl_ok(&["-v", "target", "add", TARGETS[0]]);
+    let out = sb.fastmusl_ok(&["-v", "target", "add", X86_64]);
     assert!(
         text(&out.stderr).contains("verified channel manifest from"),
         "{}",
@@ -304,7 +307,7 @@ fn verbose_show_and_completions() {
     );
     let shown = text(&show.output().unwrap().stdout);
     assert!(
-        shown.contains(&format!("{}  {}", TARGETS[0], common::release_version())),
+        shown.contains(&format!("{}  {}", X86_64, common::release_version())),
         "{shown}"
     );
     assert!(
@@ -315,7 +318,7 @@ fn verbose_show_and_completions() {
         shown.contains("CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER=/usr/bin/cc is set"),
         "{shown}"
     );
-    let quiet = sb.fastmusl_ok(&["-q", "target", "remove", TARGETS[0]]);
+    let quiet = sb.fastmusl_ok(&["-q", "target", "remove", X86_64]);
     assert!(text(&quiet.stderr).is_empty(), "{}", text(&quiet.stderr));
     let bash = sb.fastmusl_ok(&["completions", "bash"]);
     assert!(
@@ -329,10 +332,12 @@ fn verbose_show_and_completions() {
 fn an_unknown_target_names_the_available_ones() {
     let server = HttpServer::serve(&release().dir);
     let sb = Sandbox::new(&server.url);
+    let mut available = release_targets();
+    available.sort();
     assert_refused(
         &sb,
-        &["target", "add", "riscv64gc-unknown-linux-musl"],
-        "available targets: aarch64-unknown-linux-musl, x86_64-unknown-linux-musl",
+        &["target", "add", "s390x-unknown-linux-musl"],
+        &format!("available targets: {}", available.join(", ")),
     );
 }
 
@@ -342,10 +347,10 @@ fn a_conflicting_user_linker_is_refused_unless_forced_and_comes_back_after() {
     let sb = Sandbox::new(&server.url);
     let user = format!(
         "{USER_CONFIG}\n[target.{}]\nlinker = \"/usr/local/bin/musl-gcc\"\n",
-        TARGETS[0]
+        X86_64
     );
     std::fs::write(sb.cargo_config(), &user).unwrap();
-    let out = sb.fastmusl(&["target", "add", TARGETS[0]]);
+    let out = sb.fastmusl(&["target", "add", X86_64]);
     let stderr = text(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -359,13 +364,13 @@ fn a_conflicting_user_linker_is_refused_unless_forced_and_comes_back_after() {
     assert!(stderr.contains("--force"), "{stderr}");
     assert_eq!(std::fs::read_to_string(sb.cargo_config()).unwrap(), user);
 
-    sb.fastmusl_ok(&["target", "add", TARGETS[0], "--force"]);
+    sb.fastmusl_ok(&["target", "add", X86_64, "--force"]);
     let wired = std::fs::read_to_string(sb.cargo_config()).unwrap();
     assert!(
         !wired.contains("musl-gcc") && wired.contains("include"),
         "{wired}"
     );
-    sb.fastmusl_ok(&["target", "remove", TARGETS[0]]);
+    sb.fastmusl_ok(&["target", "remove", X86_64]);
     assert_eq!(std::fs::read_to_string(sb.cargo_config()).unwrap(), user);
 }
 
@@ -376,7 +381,7 @@ fn four_concurrent_adds_are_serialised() {
     std::fs::write(sb.cargo_config(), USER_CONFIG).unwrap();
     let children: Vec<_> = (0..4)
         .map(|i| {
-            sb.fastmusl_command(&["target", "add", TARGETS[i % 2]])
+            sb.fastmusl_command(&["target", "add", [X86_64, AARCH64][i % 2]])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -392,7 +397,7 @@ fn four_concurrent_adds_are_serialised() {
     let listed = text(&sb.fastmusl_ok(&["target", "list", "--installed"]).stdout);
     assert_eq!(listed.lines().count(), 2, "{listed}");
     common::assert_no_debris(&sb.fastmusl_home());
-    sb.fastmusl_ok(&["target", "remove", TARGETS[0], TARGETS[1]]);
+    sb.fastmusl_ok(&["target", "remove", X86_64, AARCH64]);
     assert_eq!(
         std::fs::read_to_string(sb.cargo_config()).unwrap(),
         USER_CONFIG
@@ -406,17 +411,17 @@ fn four_concurrent_adds_are_serialised() {
 fn a_kill_at_any_moment_leaves_the_previous_install_usable() {
     let server = HttpServer::serve(&release().dir);
     let sb = Sandbox::new(&server.url);
-    sb.fastmusl_ok(&["target", "add", TARGETS[0]]);
+    sb.fastmusl_ok(&["target", "add", X86_64]);
     let linker = sb
         .fastmusl_home()
         .join("sysroots")
         .join(common::release_version())
-        .join(TARGETS[0])
+        .join(X86_64)
         .join("bin")
-        .join(format!("{}-ld", TARGETS[0]));
+        .join(format!("{}-ld", X86_64));
     for delay_ms in (0..12).map(|i| i * 60) {
         let mut child = sb
-            .fastmusl_command(&["target", "add", TARGETS[1]])
+            .fastmusl_command(&["target", "add", AARCH64])
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
@@ -433,10 +438,10 @@ fn a_kill_at_any_moment_leaves_the_previous_install_usable() {
             config.contains("include"),
             "after a kill at {delay_ms} ms: {config}"
         );
-        if text(&sb.fastmusl_ok(&["target", "list", "--installed"]).stdout).contains(TARGETS[1]) {
-            sb.fastmusl_ok(&["target", "remove", TARGETS[1]]);
+        if text(&sb.fastmusl_ok(&["target", "list", "--installed"]).stdout).contains(AARCH64) {
+            sb.fastmusl_ok(&["target", "remove", AARCH64]);
         }
     }
-    sb.fastmusl_ok(&["target", "add", TARGETS[1]]);
+    sb.fastmusl_ok(&["target", "add", AARCH64]);
     common::assert_no_debris(&sb.fastmusl_home());
 }

@@ -9,15 +9,15 @@ mod common;
 use std::io::Read;
 
 use common::{
-    HttpServer, Sandbox, TARGETS, archive_top, newer_release_offering, newer_version, release,
+    HttpServer, Sandbox, X86_64, archive_top, newer_release_offering, newer_version, release,
     release_version, text, tree,
 };
 
 /// A copy of the release whose x86_64 archive is repacked under the newer
 /// version's names, in a re-signed manifest with a later timestamp.
 fn newer_release() -> tempfile::TempDir {
-    let old_top = archive_top(&release_version(), TARGETS[0]);
-    let new_top = archive_top(&newer_version(), TARGETS[0]);
+    let old_top = archive_top(&release_version(), X86_64);
+    let new_top = archive_top(&newer_version(), X86_64);
     let old_bytes = std::fs::read(release().dir.join(format!("{old_top}.tar.zst"))).unwrap();
     let tar = zstd::decode_all(old_bytes.as_slice()).unwrap();
     let mut archive = tar::Archive::new(tar.as_slice());
@@ -56,7 +56,7 @@ fn newer_release() -> tempfile::TempDir {
 fn update_installs_the_newer_release_side_by_side_and_removes_the_old() {
     let first = HttpServer::serve(&release().dir);
     let mut sb = Sandbox::new(&first.url);
-    sb.fastmusl_ok(&["target", "add", TARGETS[0]]);
+    sb.fastmusl_ok(&["target", "add", X86_64]);
     let up_to_date = sb.fastmusl_ok(&["update"]);
     assert!(
         text(&up_to_date.stderr).contains("is up to date"),
@@ -79,7 +79,7 @@ fn update_installs_the_newer_release_side_by_side_and_removes_the_old() {
     assert!(
         sysroots
             .iter()
-            .any(|p| p.starts_with(&format!("{new}/{}", TARGETS[0]))),
+            .any(|p| p.starts_with(&format!("{new}/{}", X86_64))),
         "{sysroots:?}"
     );
     assert!(
@@ -90,7 +90,7 @@ fn update_installs_the_newer_release_side_by_side_and_removes_the_old() {
     assert!(owned.contains(&new) && !owned.contains(&old), "{owned}");
 
     let project = sb.project("alloc-churn");
-    let build = sb.cargo(&project, &["build", "--target", TARGETS[0]], &[]);
+    let build = sb.cargo(&project, &["build", "--target", X86_64], &[]);
     assert!(build.status.success(), "{}", text(&build.stderr));
     common::assert_native_binary_uses_mimalloc(&project, "alloc-churn", "debug");
 

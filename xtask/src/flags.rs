@@ -39,8 +39,9 @@ pub enum Command {
     /// archives with sha256 and minisign signatures, and a signed channel
     /// manifest. Builds (or reuses) the sysroots first.
     Dist {
-        /// Targets to release (repeat the flag).
-        #[arg(long = "target", required = true)]
+        /// Targets to release (repeat the flag); default: every row of
+        /// sysroots/targets.toml.
+        #[arg(long = "target")]
         targets: Vec<TargetTriple>,
         /// The release directory to write.
         #[arg(long, value_name = "DIR")]

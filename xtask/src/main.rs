@@ -50,6 +50,12 @@ fn main() -> Result<()> {
             dist_server,
         } => {
             let started = std::time::Instant::now();
+            let targets = if targets.is_empty() {
+                let table = xtask::platforms::PlatformTable::project()?;
+                table.target.into_iter().map(|row| row.triple).collect()
+            } else {
+                targets
+            };
             let output = dist::run(&DistRequest {
                 targets,
                 out,

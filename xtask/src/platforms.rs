@@ -169,6 +169,33 @@ impl PlatformTable {
     }
 }
 
+/// Runs `test` for every target under test (`PlatformTable::under_test`),
+/// for the end-to-end tests: every target runs even when one fails, and the
+/// failure names its target, so one target's failure reads as such.
+pub fn for_each_target_under_test(test: impl Fn(&TargetPlatform)) {
+    let table = PlatformTable::project().unwrap_or_else(|e| panic!("{e:#}"));
+    let rows = table.under_test().unwrap_or_else(|e| panic!("{e:#}"));
+    let mut failed = Vec::new();
+    for row in &rows {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(row)));
+        if let Err(panic) = result {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            failed.push(format!("{}: {message}", row.triple));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "failed for {} of {} target(s):\n{}",
+        failed.len(),
+        rows.len(),
+        failed.join("\n")
+    );
+}
+
 impl TargetPlatform {
     /// True when binaries of this target need an emulator on this host.
     pub fn is_foreign(&self) -> bool {

@@ -12,8 +12,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    AARCH64, X86_64, c_test_source, compile_c, mimalloc_tree, run_ok, run_with_timeout, stderr_of,
-    for_each_target, stdout_of, sysroot,
+    AARCH64, X86_64, c_test_source, compile_c, for_each_target, mimalloc_tree, run_ok,
+    run_with_timeout, stderr_of, stdout_of, sysroot,
 };
 
 #[test]

@@ -342,7 +342,11 @@ fn the_embedded_release_key_accepts_what_the_release_step_signs() {
         .unwrap_or_else(|| project_root().join("../shared/release-key/fastmusl-release.key"));
     assert!(secret.exists(), "no release key at {}", secret.display());
     let out = tempfile::tempdir().unwrap();
-    dist(&["x86_64-unknown-linux-musl".to_owned()], out.path(), &secret);
+    dist(
+        &["x86_64-unknown-linux-musl".to_owned()],
+        out.path(),
+        &secret,
+    );
     let manifest = std::fs::read(out.path().join("channel-stable.toml")).unwrap();
     let sig = std::fs::read_to_string(out.path().join("channel-stable.toml.minisig")).unwrap();
     verify(
@@ -371,7 +375,10 @@ fn the_hosted_release_workflow_parses() {
         .collect();
     let table = xtask::platforms::PlatformTable::project().unwrap();
     let every: Vec<&str> = table.target.iter().map(|t| t.triple.as_str()).collect();
-    assert_eq!(matrix, every, "ci/release.yml builds every row of targets.toml");
+    assert_eq!(
+        matrix, every,
+        "ci/release.yml builds every row of targets.toml"
+    );
     assert_eq!(jobs["dist"]["needs"].as_str(), Some("sysroot"));
     let steps = jobs["dist"]["steps"].as_vec().unwrap();
     let runs: String = steps.iter().filter_map(|s| s["run"].as_str()).collect();

@@ -146,10 +146,7 @@ fn a_sysroot_under_a_path_with_a_space_links_through_a_response_file() {
         recorded.starts_with('@'),
         "rustc did not link through a response file: {recorded:?}"
     );
-    let binary = project
-        .join("target")
-        .join(X86_64)
-        .join("release/c-alloc");
+    let binary = project.join("target").join(X86_64).join("release/c-alloc");
     assert!(!ElfFacts::read(&binary).unwrap().has_interpreter);
     let ran = run_ok(
         &moved,

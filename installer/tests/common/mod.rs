@@ -26,7 +26,30 @@ use xtask::{
     sysroot::{SysrootRequest, build_or_reuse},
 };
 
-pub const TARGETS: [&str; 2] = ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];
+/// The two first targets, for tests of paths that need one or two
+/// (the heavy end-to-end ones run on x86_64 only).
+pub const X86_64: &str = "x86_64-unknown-linux-musl";
+pub const AARCH64: &str = "aarch64-unknown-linux-musl";
+
+/// The targets under test: every row of `sysroots/targets.toml`, or the
+/// ones `FASTMUSL_TEST_TARGETS` names.
+pub fn targets() -> Vec<String> {
+    let table = xtask::platforms::PlatformTable::project().unwrap();
+    let rows = table.under_test().unwrap_or_else(|e| panic!("{e:#}"));
+    rows.into_iter().map(|row| row.triple.to_string()).collect()
+}
+
+/// What the release holds: the targets under test, and always the two
+/// first (the tests of installing, updating and images use them).
+pub fn release_targets() -> Vec<String> {
+    let mut all = targets();
+    for t in [X86_64, AARCH64] {
+        if !all.iter().any(|x| x == t) {
+            all.push(t.to_owned());
+        }
+    }
+    all
+}
 
 pub struct Release {
     pub dir: PathBuf,
@@ -41,7 +64,8 @@ pub fn release() -> &'static Release {
         let mirror = std::env::var_os("FASTMUSL_MIRROR")
             .map(PathBuf::from)
             .unwrap_or_else(|| project_root().join("../shared/mirror"));
-        for triple in TARGETS {
+        let targets = release_targets();
+        for triple in &targets {
             build_or_reuse(&SysrootRequest {
                 triple: triple.parse().unwrap(),
                 mirror: Some(mirror.clone()),
@@ -53,7 +77,7 @@ pub fn release() -> &'static Release {
         let (public_key, secret_key) = generate_keypair(&root.join("keys"), "throwaway").unwrap();
         let dir = root.join("release");
         run(&DistRequest {
-            targets: TARGETS.iter().map(|t| t.parse().unwrap()).collect(),
+            targets: targets.iter().map(|t| t.parse().unwrap()).collect(),
             out: dir.clone(),
             sign_key: Some(secret_key.clone()),
             sysroot_root: default_sysroot_root(),
@@ -305,11 +329,7 @@ pub fn resign_manifest(
 /// Runs `project`'s native (x86_64) binary `name` from `profile` with
 /// mimalloc's verbose output on, and requires mimalloc's banner.
 pub fn assert_native_binary_uses_mimalloc(project: &Path, name: &str, profile: &str) {
-    let exe = project
-        .join("target")
-        .join(TARGETS[0])
-        .join(profile)
-        .join(name);
+    let exe = project.join("target").join(X86_64).join(profile).join(name);
     let ran = Command::new(&exe)
         .env("MIMALLOC_VERBOSE", "1")
         .output()
@@ -363,18 +383,18 @@ pub fn archive_top(version: &str, triple: &str) -> String {
 }
 
 /// A copy of the release that offers `archive` (entries under
-/// `archive_top(&newer_version(), TARGETS[0])`) as the only sysroot of a
+/// `archive_top(&newer_version(), X86_64)`) as the only sysroot of a
 /// newer release: later timestamp, true size and hash, re-signed.
 pub fn newer_release_offering(archive: &[u8]) -> tempfile::TempDir {
     let copy = copy_of_release();
-    let name = fastmusl_dist::channel::sysroot_artifact_name(&newer_version(), TARGETS[0]);
+    let name = fastmusl_dist::channel::sysroot_artifact_name(&newer_version(), X86_64);
     std::fs::write(copy.path().join(&name), archive).unwrap();
     let sha256 = xtask::tree_hash::sha256_hex(archive);
     resign_manifest(copy.path(), |m| {
         m.release_timestamp += 86_400;
         m.sysroot.version = newer_version();
-        m.sysroot.target.retain(|t, _| t == TARGETS[0]);
-        let artifact = &mut m.sysroot.target.get_mut(TARGETS[0]).unwrap().artifact;
+        m.sysroot.target.retain(|t, _| t == X86_64);
+        let artifact = &mut m.sysroot.target.get_mut(X86_64).unwrap().artifact;
         artifact.url = name;
         artifact.size = archive.len() as u64;
         artifact.sha256 = sha256;

@@ -43,27 +43,9 @@ pub fn targets() -> Vec<String> {
     rows.into_iter().map(|row| row.triple.to_string()).collect()
 }
 
-/// Runs `test` for every target under test. Every target runs even when
-/// one fails, and the failure names its target.
+/// Runs `test` for every target under test; a failure names its target.
 pub fn for_each_target(test: impl Fn(&str)) {
-    let mut failed = Vec::new();
-    for triple in targets() {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(&triple)));
-        if let Err(panic) = result {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            failed.push(format!("{triple}: {message}"));
-        }
-    }
-    assert!(
-        failed.is_empty(),
-        "failed for {} target(s):\n{}",
-        failed.len(),
-        failed.join("\n")
-    );
+    xtask::platforms::for_each_target_under_test(|row| test(row.triple.as_str()));
 }
 
 /// The sysroot of `triple`, built (or reused) once per test process.
