@@ -13,7 +13,8 @@ set -eu
 packages="clang lld llvm make patch zstd minisign qemu-user-static \
 	curl dash bash python3 fonts-dejavu-core \
 	linux-libc-dev-amd64-cross linux-libc-dev-arm64-cross linux-libc-dev-i386-cross \
-	libgcc-12-dev libgcc-12-dev-arm64-cross libgcc-12-dev-i386-cross \
+	linux-libc-dev-armhf-cross \
+	libgcc-12-dev libgcc-12-dev-arm64-cross libgcc-12-dev-i386-cross libgcc-12-dev-armhf-cross \
 	docker-registry skopeo umoci runc openssl"
 
 missing=
@@ -28,6 +29,10 @@ if [ -n "$missing" ]; then
 fi
 
 rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl i686-unknown-linux-musl
+# The other targets' rust-std does not download here (rustup's dist server
+# answers 404 from these machines): the tests build their std from source
+# with nightly's -Zbuild-std, as users of tier-3 targets do.
+rustup toolchain install nightly --profile minimal --component rust-src
 # rust-src: the reproducibility test shows that release binaries built with
 # it are the same as without (rustc names std's sources by local paths when
 # it is installed, and dist remaps them).

@@ -21,6 +21,8 @@ pub const MIRROR_ENV: &str = "FASTMUSL_MIRROR";
 pub struct VerifiedSource {
     pub name: String,
     pub origin: String,
+    /// The archive's file name, which says how it is compressed.
+    file: String,
     bytes: Vec<u8>,
 }
 
@@ -139,6 +141,12 @@ fn fetch_pinned(
             Err(e) => errors.push(format!("{e:#}")),
         }
     }
+    if urls.is_empty() {
+        bail!(
+            "{what} comes from a mirror only (no upstream URL serves these exact files): \
+             pass --mirror DIR (or set {MIRROR_ENV}) to a directory holding {file}."
+        );
+    }
     bail!(
         "could not fetch {what}:\n  {}\nWithout network access, pass --mirror DIR (or set {MIRROR_ENV}) \
          to a directory holding {file}.",
@@ -171,8 +179,8 @@ fn verify(
     let (kind, expected, actual) = match pin {
         Pin::ArchiveSha256(expected) => ("archive sha256", expected, sha256_hex(&bytes)),
         Pin::TreeSha256(expected) => {
-            let tree = Tree::from_tar(GzDecoder::new(bytes.as_slice()))
-                .with_context(|| format!("reading {file} (from {origin}) as a .tar.gz"))?;
+            let tree = Tree::from_tar(decompress(file, bytes.as_slice())?)
+                .with_context(|| format!("reading {file} (from {origin}) as a tar archive"))?;
             ("tree sha256", expected, tree.sha256())
         }
     };
@@ -189,8 +197,21 @@ fn verify(
     Ok(VerifiedSource {
         name: name.to_owned(),
         origin,
+        file: file.to_owned(),
         bytes,
     })
+}
+
+/// A reader of the tar inside `file`, by its name: `.tar.gz` (musl,
+/// mimalloc, optimized-routines) or `.tar.xz` (the LLVM runtimes).
+pub fn decompress<'a>(file: &str, compressed: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
+    if file.ends_with(".tar.gz") || file.ends_with(".tgz") {
+        Ok(Box::new(GzDecoder::new(compressed)))
+    } else if file.ends_with(".tar.xz") {
+        Ok(Box::new(liblzma::read::XzDecoder::new(compressed)))
+    } else {
+        bail!("{file}: not a .tar.gz or .tar.xz archive")
+    }
 }
 
 impl VerifiedSource {
@@ -206,7 +227,7 @@ impl VerifiedSource {
             bail!("{} already exists", dest.display());
         }
         std::fs::create_dir_all(dest)?;
-        let mut archive = tar::Archive::new(GzDecoder::new(self.bytes.as_slice()));
+        let mut archive = tar::Archive::new(decompress(&self.file, self.bytes.as_slice())?);
         for entry in archive.entries()? {
             let mut entry = entry?;
             let kind = entry.header().entry_type();

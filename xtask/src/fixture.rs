@@ -15,6 +15,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use fastmusl_dist::{
     elf::ElfFacts,
+    rust_std::StdSource,
     sysroot::{CargoWiring, SysrootManifest},
 };
 
@@ -114,10 +115,9 @@ pub fn build_fixture(sysroot: &Sysroot, name: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(work.join(".cargo"))?;
     std::fs::write(work.join(".cargo/config.toml"), sysroot.cargo_config())?;
 
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
+    let output = StdSource::for_target(triple)
+        .cargo(&["build", "--release", "--target", triple])
         .current_dir(&work)
-        .args(["build", "--release", "--target", triple])
         // The crate is built the way a user's would be: without flags that
         // a surrounding build may have in its environment.
         .env_remove("RUSTFLAGS")

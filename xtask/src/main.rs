@@ -5,7 +5,6 @@ mod flags;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use flate2::read::GzDecoder;
 use xtask::{
     default_sysroot_root,
     dist::{self, DistRequest},
@@ -101,7 +100,7 @@ fn main() -> Result<()> {
             } else {
                 let file = std::fs::File::open(&path)
                     .with_context(|| format!("opening {}", path.display()))?;
-                Tree::from_tar(GzDecoder::new(file))?
+                Tree::from_tar(xtask::fetch::decompress(&path.to_string_lossy(), file)?)?
             };
             eprintln!("{} entries", tree.len());
             println!("{}", tree.sha256());

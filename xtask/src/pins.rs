@@ -15,6 +15,7 @@ pub struct SourcePins {
     pub musl: SourcePin,
     pub mimalloc: SourcePin,
     pub optimized_routines: SourcePin,
+    pub llvm_runtimes: SourcePin,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -92,6 +93,7 @@ impl SourcePins {
             ("musl", &pins.musl),
             ("mimalloc", &pins.mimalloc),
             ("optimized_routines", &pins.optimized_routines),
+            ("llvm_runtimes", &pins.llvm_runtimes),
         ] {
             source.pin().with_context(|| format!("source `{name}`"))?;
             for fix in &source.upstream_fixes {

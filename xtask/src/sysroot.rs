@@ -11,7 +11,6 @@
 
 use std::{
     fs::File,
-    io::Write,
     path::{Path, PathBuf},
     time::Instant,
 };
@@ -22,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use xshell::{Shell, cmd};
 
 use crate::{
+    build_log::BuildLog,
     fetch::{self, VerifiedSource},
+    link_runtime::{self, RuntimeBuild},
     pins::{self, SourcePin, SourcePins},
     platforms::{PlatformTable, TargetPlatform, TargetTriple},
     project_root,
@@ -85,6 +86,8 @@ pub struct BuildRecord {
     /// from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub optimized_routines: Option<SourcePin>,
+    /// LLVM's runtime sources, for `lib/fallback/libunwind.a`.
+    pub llvm_runtimes: SourcePin,
     pub uapi_headers: UapiHeaders,
     pub patches: Vec<PatchRecord>,
     pub compiler: CompilerRecord,
@@ -185,6 +188,14 @@ impl BuildInputs {
         }
         for template in wrappers::TEMPLATES {
             text += &format!("wrapper {}\n", sha256_hex(template.as_bytes()));
+        }
+        for source in [
+            link_runtime::CRTBEGIN_SOURCE,
+            link_runtime::CRTEND_SOURCE,
+            link_runtime::ATOMIC_SOURCE,
+            include_str!("link_runtime.rs"),
+        ] {
+            text += &format!("runtime {}\n", sha256_hex(source.as_bytes()));
         }
         text += &format!(
             "recipe {}\n",
@@ -288,6 +299,13 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
         None
     };
 
+    let llvm_runtimes = fetch::fetch_verified(
+        "llvm-runtimes",
+        &inputs.pins.llvm_runtimes,
+        mirror.as_deref(),
+        &cache,
+    )?;
+
     let build_dir = request.out_root.join(".build").join(triple);
     let stage = request.out_root.join(format!(".{triple}.stage"));
     for dir in [&build_dir, &stage] {
@@ -351,6 +369,21 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
         &stage,
         &mut log,
     )?;
+    let runtimes_dir = build_dir.join("llvm-runtimes");
+    llvm_runtimes
+        .unpack(&runtimes_dir)
+        .with_context(|| format!("unpacking llvm-runtimes from {}", llvm_runtimes.origin))?;
+    link_runtime::build(
+        &sh,
+        &RuntimeBuild {
+            clang_target: &inputs.platform.clang_target,
+            cflags: &inputs.cflags(),
+            stage: &stage,
+            build_dir: &build_dir,
+            llvm_runtimes: &runtimes_dir,
+        },
+        &mut log,
+    )?;
     copy_uapi_headers(&inputs.platform, &stage.join("include"))?;
     let tools = wrappers::write_wrappers(&stage, &inputs.platform)?;
 
@@ -361,6 +394,7 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
         optimized_routines: optimized_routines
             .as_ref()
             .map(|_| inputs.pins.optimized_routines.clone()),
+        llvm_runtimes: inputs.pins.llvm_runtimes.clone(),
         uapi_headers: uapi,
         patches: inputs
             .patches
@@ -627,33 +661,6 @@ fn shell_quote(s: &str) -> String {
         s.to_owned()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-/// Build output goes to a log file; a failing step shows its tail.
-struct BuildLog {
-    file: File,
-    path: PathBuf,
-}
-
-impl BuildLog {
-    fn run(&mut self, cmd: xshell::Cmd<'_>) -> Result<()> {
-        writeln!(self.file, "$ {cmd}")?;
-        let output = cmd.quiet().ignore_status().output()?;
-        self.file.write_all(&output.stdout)?;
-        self.file.write_all(&output.stderr)?;
-        if !output.status.success() {
-            let text = String::from_utf8_lossy(&output.stderr);
-            let tail: Vec<&str> = text.lines().rev().take(25).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            bail!(
-                "command failed ({}):\n{}\n(full log: {})",
-                output.status,
-                tail.join("\n"),
-                self.path.display()
-            );
-        }
-        Ok(())
     }
 }
 

@@ -362,8 +362,9 @@ const QSORT_BUG_ELEMENTS: &str = "11405774";
 /// CVE-2026-40200 on every 32-bit target: an array large enough to reach
 /// the bug sorts correctly, ordered and shuffled, and the same program with
 /// stock musl 1.2.6's qsort.c (from the pinned tarball) fails, hanging or
-/// crashing, which shows the test reaches the bug. (64-bit targets would
-/// need more elements than memory holds.)
+/// crashing, which shows the test reaches the bug, on every architecture
+/// where musl's a_ctz_l(0) lets it happen (see `c/qsort_large.c`). (64-bit
+/// targets would need more elements than memory holds.)
 #[test]
 fn qsort_of_an_array_that_reaches_cve_2026_40200_is_correct() {
     for_each_target(|triple| {
@@ -387,17 +388,43 @@ fn qsort_of_an_array_that_reaches_cve_2026_40200_is_correct() {
             );
         }
 
-        let (stock, shim) = stock_qsort_source();
+        // Compiled with musl's own internal headers from the sysroot's
+        // build tree: the bug lives in a_ctz_l, whose generic version (a de
+        // Bruijn table, on arm) and arch versions differ at zero.
+        let musl = mimalloc_tree(s).parent().unwrap().join("musl");
+        let arch = format!(
+            "-I{}",
+            musl.join("arch").join(&s.platform.musl_arch).display()
+        );
+        let mut flags = vec![
+            "-DSTOCK_QSORT".to_owned(),
+            "-Dqsort_r=stock_qsort_r".to_owned(),
+            arch,
+        ];
+        for dir in [
+            "arch/generic",
+            "obj/src/internal",
+            "src/include",
+            "src/internal",
+            "obj/include",
+            "include",
+        ] {
+            flags.push(format!("-I{}", musl.join(dir).display()));
+        }
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
         let control = compile_c(
             s,
             "qsort_large_stock",
-            &[c_test_source("qsort_large.c"), stock.clone()],
-            &[
-                "-DSTOCK_QSORT",
-                "-D__qsort_r=stock_qsort_r",
-                &format!("-I{}", shim.display()),
-            ],
+            &[c_test_source("qsort_large.c"), stock_qsort_source()],
+            &flags,
         );
+        // Where musl's a_ctz_l(0) is the word's width (armv7), stock 1.2.6
+        // sorts correctly; everywhere else it must fail on this array.
+        let ctz0 = run_ok(s, &control, &["ctz0"], &[], Duration::from_secs(30));
+        if stdout_of(&ctz0).trim() == "32" {
+            eprintln!("{triple}: a_ctz_l(0) is 32 here: stock 1.2.6 is not affected");
+            return;
+        }
         let mut cmd = s.command_for(&control);
         cmd.args([QSORT_BUG_ELEMENTS, "ordered"])
             .stdin(Stdio::null())
@@ -415,14 +442,12 @@ fn qsort_of_an_array_that_reaches_cve_2026_40200_is_correct() {
     });
 }
 
-/// `src/stdlib/qsort.c` of the pinned musl 1.2.6 tarball, unpatched, with
-/// a directory with a two-line stand-in for the musl-internal header it
-/// includes.
-fn stock_qsort_source() -> (PathBuf, PathBuf) {
+/// `src/stdlib/qsort.c` of the pinned musl 1.2.6 tarball, unpatched.
+fn stock_qsort_source() -> PathBuf {
     let dir = xtask::project_root().join("target/ctests/stock-musl");
     let source = dir.join("musl-1.2.6/src/stdlib/qsort.c");
     if !source.exists() {
-        std::fs::create_dir_all(dir.join("shim")).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
         let tarball = common::shared_mirror().join("musl-1.2.6.tar.gz");
         let status = Command::new("tar")
             .current_dir(&dir)
@@ -433,10 +458,27 @@ fn stock_qsort_source() -> (PathBuf, PathBuf) {
             .unwrap();
         assert!(status.success(), "unpacking {}", tarball.display());
     }
-    std::fs::write(
-        dir.join("shim/atomic.h"),
-        "#define a_ctz_l(x) __builtin_ctzl(x)\n#define weak_alias(a, b)\n",
-    )
-    .unwrap();
-    (source, dir.join("shim"))
+    source
+}
+
+/// `-latomic` finds the sysroot's libatomic.a, and its generic (locked)
+/// entry points lose no update under four threads (`c/atomics.c`).
+#[test]
+fn the_sysroot_s_libatomic_serves_what_the_target_cannot_inline() {
+    for_each_target(|triple| {
+        let s = sysroot(triple);
+        let bin = compile_c(s, "atomics", &[c_test_source("atomics.c")], &["-latomic"]);
+        let out = run_ok(s, &bin, &[], &[], Duration::from_secs(120));
+        assert!(
+            stdout_of(&out).starts_with("ok 400000 updates"),
+            "{triple}: {}",
+            stdout_of(&out)
+        );
+        // The 16-byte object went through the library's generic entry.
+        let nm = Command::new("llvm-nm").arg(&bin).output().unwrap();
+        assert!(
+            stdout_of(&nm).contains(" __atomic_compare_exchange\n"),
+            "{triple}: the test did not reach libatomic"
+        );
+    });
 }

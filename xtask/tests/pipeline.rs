@@ -264,6 +264,7 @@ fn the_manifest_records_versions_pins_and_flags() {
             Some("d585fd3b613c66151fc3249e8ed44f77020cb5e6c1e635a616d3f9f82460512a")
         );
         assert!(m.mimalloc.tree_sha256.is_some());
+        assert_eq!(m.llvm_runtimes.version, "19.1.7", "{triple}");
         assert_eq!(m.patches.len(), 4);
         // aarch64's string functions come from Arm's optimized-routines.
         assert_eq!(
@@ -384,10 +385,77 @@ fn the_linker_wrapper_swaps_only_the_crt_objects() {
         [
             format!("-L{rustup}/self-contained"),
             "--as-needed".to_owned(),
-            format!("{}/crtn.o", lib.display())
+            format!("{}/crtn.o", lib.display()),
+            "-L".to_owned(),
+            lib.join("fallback").display().to_string(),
         ],
         "{recorded}"
     );
+}
+
+/// Without rust-std for the target (`-Zbuild-std`), rustc names the crt
+/// objects bare, expecting the linker to know them: the wrapper gives the
+/// sysroot's, and searches lib/fallback/ (libunwind.a) last.
+#[test]
+fn the_linker_wrapper_gives_bare_crt_names_the_sysroot_s_objects() {
+    let s = sysroot("x86_64-unknown-linux-musl");
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("args");
+    let fake_lld = dir.path().join("rust-lld");
+    std::fs::write(
+        &fake_lld,
+        format!(
+            "#!/bin/sh\nfor a do printf '%s\\n' \"$a\"; done > {}\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake_lld, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(&s.tools.linker)
+        .args([
+            "crt1.o",
+            "crti.o",
+            "crtbegin.o",
+            "main.o",
+            "-lunwind",
+            "crtend.o",
+            "crtn.o",
+        ])
+        .env("FASTMUSL_RUST_LLD", &fake_lld)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let lib = s.dir.join("lib");
+    let at = |name: &str| lib.join(name).display().to_string();
+    let recorded = std::fs::read_to_string(&record).unwrap();
+    let lines: Vec<&str> = recorded.lines().collect();
+    assert_eq!(
+        lines[4..],
+        [
+            at("crt1.o"),
+            at("crti.o"),
+            at("crtbegin.o"),
+            "main.o".to_owned(),
+            "-lunwind".to_owned(),
+            at("crtend.o"),
+            at("crtn.o"),
+            "-L".to_owned(),
+            at("fallback"),
+        ],
+        "{recorded}"
+    );
+    for name in [
+        "crt1.o",
+        "crtbegin.o",
+        "crtend.o",
+        "fallback/libunwind.a",
+        "fallback/libatomic.a",
+    ] {
+        assert!(
+            lib.join(name).is_file(),
+            "{name} is missing from the sysroot"
+        );
+    }
 }
 
 /// rustc escapes spaces and backslashes in its GNU-style response files,
@@ -441,7 +509,7 @@ fn the_linker_wrapper_keeps_response_file_escapes() {
         .expect("the rust-lld next to the escaped rustc sysroot was not run");
     let lines: Vec<&str> = recorded.lines().collect();
     assert_eq!(
-        lines[5..],
+        lines[5..9],
         [
             format!("  {}/rcrt1.o", escaped(&moved.join("lib"))),
             format!("  {}/crtbeginS.o", escaped(&self_contained)),

@@ -3,10 +3,11 @@
 //! user's real cargo configuration) and reports whether it is static and
 //! which allocator served it, as mimalloc's own banner says.
 
-use std::process::Command;
-
 use anyhow::{Context, Result, bail};
-use fastmusl_dist::elf::{ElfClass, ElfFacts};
+use fastmusl_dist::{
+    elf::{ElfClass, ElfFacts},
+    rust_std::StdSource,
+};
 
 use fastmusl::{
     Output,
@@ -56,10 +57,13 @@ pub fn doctor(out: &Output) -> Result<()> {
 }
 
 fn check_target(work: &std::path::Path, triple: &str) -> Result<String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
+    // Where rustup has no rust-std for the target here, std is built from
+    // source with nightly's -Zbuild-std, as a user would.
+    let std = StdSource::for_target(triple);
+    let args = ["run", "--quiet", "--target", triple];
+    let output = std
+        .cargo(&args)
         .current_dir(work)
-        .args(["run", "--quiet", "--target", triple])
         .env("MIMALLOC_VERBOSE", "1")
         .env("CARGO_TARGET_DIR", work.join("target"))
         .output()
@@ -67,8 +71,17 @@ fn check_target(work: &std::path::Path, triple: &str) -> Result<String> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
         let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
+        let hint = match std {
+            StdSource::Prebuilt => String::new(),
+            StdSource::BuildStd => format!(
+                "\n(no rust-std for {triple} is installed, so this ran `{}`: \
+                 `rustup target add {triple}` installs one where rustup ships it, else \
+                 `rustup toolchain install nightly --component rust-src` lets std be built)",
+                std.describe(&args)
+            ),
+        };
         bail!(
-            "cargo run failed:\n{}",
+            "cargo run failed:\n{}{hint}",
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         );
     }
@@ -83,11 +96,15 @@ fn check_target(work: &std::path::Path, triple: &str) -> Result<String> {
         .find(|l| l.starts_with('v') && l.contains("(built on"));
     match (banner, facts.is_static()) {
         (Some(banner), true) => Ok(format!(
-            "static {} {}-bit executable, allocator mimalloc {banner}",
+            "static {} {}-bit executable, allocator mimalloc {banner}{}",
             facts.machine_name(),
             match facts.class {
                 ElfClass::Elf32 => 32,
                 ElfClass::Elf64 => 64,
+            },
+            match std {
+                StdSource::Prebuilt => "",
+                StdSource::BuildStd => " (std built from source: nightly -Zbuild-std)",
             }
         )),
         (Some(_), false) => bail!("mimalloc ran, but the binary is dynamically linked"),

@@ -18,6 +18,7 @@ use std::{
     time::Duration,
 };
 
+use fastmusl_dist::rust_std::StdSource;
 use xtask::{
     default_sysroot_root,
     dist::{DistRequest, run},
@@ -239,10 +240,16 @@ impl Sandbox {
     }
 
     /// Plain `cargo <args>` in `dir`, nothing but the sandbox's environment.
+    /// `cargo ARGS` in `dir`; for a `--target` without rustup's rust-std
+    /// here, as `cargo +nightly ARGS -Zbuild-std`.
     pub fn cargo(&self, dir: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(dir).args(args);
+        let target = args
+            .iter()
+            .position(|a| *a == "--target")
+            .and_then(|i| args.get(i + 1));
+        let std = target.map_or(StdSource::Prebuilt, |t| StdSource::for_target(t));
+        let mut cmd = std.cargo(args);
+        cmd.current_dir(dir);
         self.env(&mut cmd);
         for (k, v) in extra_env {
             cmd.env(k, v);

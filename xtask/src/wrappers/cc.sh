@@ -5,7 +5,8 @@
 # this target: clang for @CLANG_TARGET@, seeing this sysroot's musl and Linux
 # UAPI headers instead of the host's. When asked to link (no -c/-S/-E), it
 # links a static executable against this sysroot's crt objects and libc.a,
-# with this arch's libgcc for compiler runtime helpers.
+# with this arch's libgcc for compiler runtime helpers (and lib/fallback/ for
+# -latomic and -lunwind).
 set -eu
 
 sysroot=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd -P)
@@ -49,4 +50,4 @@ fi
 exec "$clang" -static -nostdlib -fuse-ld=lld \
 	"$sysroot/lib/crt1.o" "$sysroot/lib/crti.o" \
 	"$@" \
-	-L"$sysroot/lib" -lc "$libgcc" "$sysroot/lib/crtn.o"
+	-L"$sysroot/lib" -L"$sysroot/lib/fallback" -lc "$libgcc" "$sysroot/lib/crtn.o"

@@ -8,7 +8,12 @@
 # mimalloc) instead:
 #   - crt1.o rcrt1.o Scrt1.o crti.o crtn.o from rustc's `self-contained`
 #     directory are swapped for this sysroot's;
-#   - this sysroot's lib/ is searched first, so -lc finds its libc.a.
+#   - where rustc has no `self-contained` directory (no rust-std for the
+#     target: -Zbuild-std), it names the crt objects bare (`crt1.o`,
+#     `crtbegin.o`, ...): those become this sysroot's too;
+#   - this sysroot's lib/ is searched first, so -lc finds its libc.a, and
+#     its lib/fallback/ last, so -lunwind finds rustc's own libunwind.a
+#     where there is one and this sysroot's otherwise.
 # Every other argument is passed through untouched to rust-lld, which ships
 # with every rustup toolchain: no host C toolchain is needed.
 set -eu
@@ -25,7 +30,9 @@ escape() { printf '%s\n' "$1" | sed 's/[\\ 	"'"'"']/\\&/g'; }
 swap_crt() {
 	case $1 in
 	*/self-contained/crt1.o | */self-contained/rcrt1.o | */self-contained/Scrt1.o | \
-	*/self-contained/crti.o | */self-contained/crtn.o)
+	*/self-contained/crti.o | */self-contained/crtn.o | \
+	crt1.o | rcrt1.o | Scrt1.o | crti.o | crtn.o | \
+	crtbegin.o | crtbeginS.o | crtbeginT.o | crtend.o | crtendS.o)
 		printf '%s\n' "$2/${1##*/}" ;;
 	*) printf '%s\n' "$1" ;;
 	esac
@@ -75,6 +82,7 @@ for arg do
 		[ -n "$rustc_sysroot" ] || rustc_sysroot=${arg%%/lib/rustlib/*}
 		arg=$(swap_crt "$arg" "$lib")
 		;;
+	*.o) arg=$(swap_crt "$arg" "$lib") ;;
 	esac
 	set -- "$@" "$arg"
 done
@@ -95,4 +103,4 @@ if [ -z "$lld" ]; then
 	exit 1
 fi
 
-"$lld" -flavor gnu -L "$lib" "$@"
+"$lld" -flavor gnu -L "$lib" "$@" -L "$lib/fallback"

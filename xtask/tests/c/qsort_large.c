@@ -6,17 +6,25 @@
  * elements than memory holds). Stock musl 1.2.6 then loops forever on
  * ordered input and overruns its stack array on shuffled input (SIGSEGV).
  *
+ * Whether the wrong 0 ever reaches the sort depends on musl's a_ctz_l(0) on
+ * the architecture: the generic de Bruijn version (armv6) and x86's bsf give
+ * something other than the word's width; armv7's rbit+clz gives 32, which
+ * happens to be what the fixed code returns, so stock 1.2.6 sorts correctly
+ * there.
+ *
  * Usage: qsort_large N ordered|shuffled
  * Sorts N one-byte elements with qsort_r and checks the result is ordered
- * and holds the same bytes. Built with -DSTOCK_QSORT, it calls
- * stock_qsort_r: stock 1.2.6's qsort.c compiled under that name, the
- * control that shows this program reaches the bug. */
+ * and holds the same bytes. Built with -DSTOCK_QSORT (and musl's internal
+ * headers), it calls stock 1.2.6's qsort.c compiled as stock_qsort_r, the
+ * control that shows this program reaches the bug, and `qsort_large ctz0`
+ * prints what musl's a_ctz_l(0) gives on this architecture. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #ifdef STOCK_QSORT
+#include "atomic.h"
 void stock_qsort_r(void *, size_t, size_t, int (*)(const void *, const void *, void *), void *);
 #define qsort_r stock_qsort_r
 #endif
@@ -29,6 +37,13 @@ static int compare_bytes(const void *a, const void *b, void *arg)
 
 int main(int argc, char **argv)
 {
+#ifdef STOCK_QSORT
+	if (argc == 2 && strcmp(argv[1], "ctz0") == 0) {
+		volatile unsigned long zero = 0;
+		printf("%d\n", a_ctz_l(zero));
+		return 0;
+	}
+#endif
 	if (argc != 3) {
 		fprintf(stderr, "usage: qsort_large N ordered|shuffled\n");
 		return 2;
