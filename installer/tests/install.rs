@@ -43,12 +43,18 @@ fn add_then_plain_cargo_builds_static_mimalloc_binaries_then_remove_restores_con
 
     for_each_target_under_test(|platform| {
         let triple = platform.triple.as_str();
+        // One target directory per target: where std is built from source
+        // (-Zbuild-std), it is built once for the three crates.
+        let target_dir = sb.dir.path().join("target").join(triple);
         for fixture in ["alloc-churn", "c-alloc", "zstd-user"] {
             let project = sb.project(fixture);
             let run = sb.cargo(
                 &project,
                 &["run", "--release", "--target", triple],
-                &[("MIMALLOC_VERBOSE", "1")],
+                &[
+                    ("MIMALLOC_VERBOSE", "1"),
+                    ("CARGO_TARGET_DIR", target_dir.to_str().unwrap()),
+                ],
             );
             assert!(run.status.success(), "{fixture}: {}", text(&run.stderr));
             assert!(
@@ -61,11 +67,7 @@ fn add_then_plain_cargo_builds_static_mimalloc_binaries_then_remove_restores_con
                 "{fixture}: no mimalloc banner: {}",
                 text(&run.stderr)
             );
-            let binary = project
-                .join("target")
-                .join(triple)
-                .join("release")
-                .join(fixture);
+            let binary = target_dir.join(triple).join("release").join(fixture);
             let elf = ElfFacts::read(&binary).unwrap();
             let bits = match elf.class {
                 ElfClass::Elf32 => 32,

@@ -115,6 +115,9 @@ pub fn build_fixture(sysroot: &Sysroot, name: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(work.join(".cargo"))?;
     std::fs::write(work.join(".cargo/config.toml"), sysroot.cargo_config())?;
 
+    // One target directory for every fixture of a target: where std is
+    // built from source (-Zbuild-std), it is built once, not per fixture.
+    let target_dir = work.parent().expect("under target/fixtures").join("target");
     let output = StdSource::for_target(triple)
         .cargo(&["build", "--release", "--target", triple])
         .current_dir(&work)
@@ -123,7 +126,7 @@ pub fn build_fixture(sysroot: &Sysroot, name: &str) -> Result<PathBuf> {
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("CARGO_TARGET_DIR")
+        .env("CARGO_TARGET_DIR", &target_dir)
         .env_remove("CARGO_BUILD_TARGET")
         .output()
         .context("running cargo")?;
@@ -133,7 +136,7 @@ pub fn build_fixture(sysroot: &Sysroot, name: &str) -> Result<PathBuf> {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    Ok(work.join("target").join(triple).join("release").join(name))
+    Ok(target_dir.join(triple).join("release").join(name))
 }
 
 fn copy_sources(src: &Path, dst: &Path) -> Result<()> {
