@@ -24,19 +24,34 @@ pub fn installed(
 ) -> Result<Vec<CargoWiring>> {
     targets
         .iter()
-        .map(|(triple, version)| {
-            let dir = home.sysroot(version, triple);
-            let manifest = SysrootManifest::read(&dir).with_context(|| {
-                format!("{triple}: `fastmusl target add {triple}` installs it again")
-            })?;
-            Ok(CargoWiring::new(
-                triple,
-                &dir,
-                &manifest.wiring,
-                std::env::consts::ARCH,
-            ))
-        })
+        .map(|(triple, version)| one_installed(home, triple, version))
         .collect()
+}
+
+/// Like `installed`, leaving out targets whose sysroot cannot be read: for
+/// undoing (removing, uninstalling) and reporting, which a damaged sysroot
+/// must not block. In include mode the user's files name only fastmusl's
+/// own file, so nothing of a left-out target is needed to undo them.
+pub fn installed_readable(
+    home: &FastmuslHome,
+    targets: &BTreeMap<String, String>,
+) -> Vec<CargoWiring> {
+    targets
+        .iter()
+        .filter_map(|(triple, version)| one_installed(home, triple, version).ok())
+        .collect()
+}
+
+fn one_installed(home: &FastmuslHome, triple: &str, version: &str) -> Result<CargoWiring> {
+    let dir = home.sysroot(version, triple);
+    let manifest = SysrootManifest::read(&dir)
+        .with_context(|| format!("{triple}: `fastmusl target add {triple}` installs it again"))?;
+    Ok(CargoWiring::new(
+        triple,
+        &dir,
+        &manifest.wiring,
+        std::env::consts::ARCH,
+    ))
 }
 
 /// The wiring after installing `release`'s sysroots for `wanted` beside

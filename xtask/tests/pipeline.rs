@@ -308,17 +308,7 @@ fn the_manifest_records_versions_pins_and_flags() {
 fn the_linker_wrapper_swaps_only_the_crt_objects() {
     let s = sysroot("x86_64-unknown-linux-musl");
     let dir = tempfile::tempdir().unwrap();
-    let record = dir.path().join("args");
-    let fake_lld = dir.path().join("rust-lld");
-    std::fs::write(
-        &fake_lld,
-        format!(
-            "#!/bin/sh\nfor a do printf '%s\\n' \"$a\"; case $a in @*) sed 's/^/  /' \"${{a#@}}\";; esac; done > {}\n",
-            record.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake_lld, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (fake_lld, record) = recording_rust_lld(dir.path());
 
     let rustup = "/home/u/.rustup/toolchains/stable/lib/rustlib/x86_64-unknown-linux-musl/lib";
     let response = dir.path().join("linker-args");
@@ -400,17 +390,7 @@ fn the_linker_wrapper_swaps_only_the_crt_objects() {
 fn the_linker_wrapper_gives_bare_crt_names_the_sysroot_s_objects() {
     let s = sysroot("x86_64-unknown-linux-musl");
     let dir = tempfile::tempdir().unwrap();
-    let record = dir.path().join("args");
-    let fake_lld = dir.path().join("rust-lld");
-    std::fs::write(
-        &fake_lld,
-        format!(
-            "#!/bin/sh\nfor a do printf '%s\\n' \"$a\"; done > {}\n",
-            record.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake_lld, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (fake_lld, record) = recording_rust_lld(dir.path());
     let out = Command::new(&s.tools.linker)
         .args([
             "crt1.o",
@@ -458,6 +438,24 @@ fn the_linker_wrapper_gives_bare_crt_names_the_sysroot_s_objects() {
     }
 }
 
+/// A stand-in `rust-lld` in `dir` that writes each argument it gets to a
+/// file, one per line, followed by the lines of any response file (indented
+/// by two spaces); returns (its path, the record's path).
+fn recording_rust_lld(dir: &Path) -> (PathBuf, PathBuf) {
+    let record = dir.join("args");
+    let fake_lld = dir.join("rust-lld");
+    std::fs::write(
+        &fake_lld,
+        format!(
+            "#!/bin/sh\nfor a do printf '%s\\n' \"$a\"; case $a in @*) sed 's/^/  /' \"${{a#@}}\";; esac; done > '{}'\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake_lld, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (fake_lld, record)
+}
+
 /// rustc escapes spaces and backslashes in its GNU-style response files,
 /// and rust-lld unescapes them: the wrapper finds rust-lld from an escaped
 /// path, and writes this sysroot's crt objects escaped, here with a space
@@ -475,17 +473,7 @@ fn the_linker_wrapper_keeps_response_file_escapes() {
     let rustup = dir.path().join("Rust Up/toolchains/stable");
     let lld_dir = rustup.join("lib/rustlib/x86_64-unknown-linux-gnu/bin");
     std::fs::create_dir_all(&lld_dir).unwrap();
-    let record = dir.path().join("args");
-    let fake_lld = lld_dir.join("rust-lld");
-    std::fs::write(
-        &fake_lld,
-        format!(
-            "#!/bin/sh\nfor a do printf '%s\\n' \"$a\"; case $a in @*) sed 's/^/  /' \"${{a#@}}\";; esac; done > '{}'\n",
-            record.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake_lld, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (_, record) = recording_rust_lld(&lld_dir);
 
     let escaped = |p: &Path| p.display().to_string().replace(' ', "\\ ");
     let self_contained = rustup.join("lib/rustlib/x86_64-unknown-linux-musl/lib/self-contained");

@@ -102,16 +102,7 @@ pub fn uninstall(yes: bool, out: &Output) -> Result<()> {
     {
         let _lock = home.lock()?;
         let state = InstallState::load(&home)?;
-        // A damaged sysroot must not block uninstalling: what can be read
-        // is taken out of in-place-wired files (include mode needs none).
-        let targets: Vec<_> = state
-            .targets
-            .iter()
-            .filter_map(|(t, v)| {
-                let one = std::iter::once((t.clone(), v.clone())).collect();
-                wiring::installed(&home, &one).ok()?.pop()
-            })
-            .collect();
+        let targets = wiring::installed_readable(&home, &state.targets);
         for wiring in &state.wirings {
             match cargo_config::unwire(wiring, &home.owned_cargo_config(), &targets)? {
                 Some(note) => out.warn(&note),

@@ -78,14 +78,7 @@ pub fn show() -> Result<()> {
         println!("{what}");
     }
     // Targets whose sysroot is damaged are reported above.
-    let ours: Vec<_> = state
-        .targets
-        .iter()
-        .filter_map(|(t, v)| {
-            let one = std::iter::once((t.clone(), v.clone())).collect();
-            wiring::installed(&home, &one).ok()?.pop()
-        })
-        .collect();
+    let ours = wiring::installed_readable(&home, &state.targets);
     let mut warnings = wiring::environment_overrides(&ours);
     warnings.extend(wiring::missing_runners(&ours));
     // A project config between here and the root wins over the global one.

@@ -189,17 +189,8 @@ pub fn remove(targets: &[String], out: &Output) -> Result<()> {
         after.remove(triple);
     }
     let remaining = wiring::installed(&home, &after)?;
-    // The removed targets' wiring, to take out of the files; a sysroot
-    // whose manifest is gone can still be removed (in include mode the
-    // user's files name only fastmusl's own file).
-    let before: Vec<_> = remaining
-        .iter()
-        .cloned()
-        .chain(targets.iter().filter_map(|t| {
-            let one = std::iter::once((t.clone(), state.targets[t].clone())).collect();
-            wiring::installed(&home, &one).ok()?.pop()
-        }))
-        .collect();
+    // What to take out of the files; a damaged sysroot can still be removed.
+    let before = wiring::installed_readable(&home, &state.targets);
     let owned = home.owned_cargo_config();
     let mode = WiringMode::for_cargo_version(cargo_config::cargo_version());
     let mut wirings = Vec::new();
