@@ -13,7 +13,7 @@ use common::{
     tree,
 };
 use fastmusl_dist::elf::{ElfClass, ElfFacts};
-use xtask::fixture::mimalloc_banner;
+use xtask::fixture::{mimalloc_banner, shared_target_dir};
 use xtask::platforms::for_each_target_under_test;
 
 const USER_CONFIG: &str =
@@ -43,11 +43,14 @@ fn add_then_plain_cargo_builds_static_mimalloc_binaries_then_remove_restores_con
 
     for_each_target_under_test(|platform| {
         let triple = platform.triple.as_str();
-        // One target directory per target: where std is built from source
-        // (-Zbuild-std), it is built once for the three crates.
-        let target_dir = sb.dir.path().join("target").join(triple);
+        // The tests' shared target directory: where std is built from
+        // source (-Zbuild-std), it is built once per target. Each binary is
+        // deleted first, so it is linked anew with this sandbox's wiring.
+        let target_dir = shared_target_dir();
         for fixture in ["alloc-churn", "c-alloc", "zstd-user"] {
             let project = sb.project(fixture);
+            let binary = target_dir.join(triple).join("release").join(fixture);
+            let _ = std::fs::remove_file(&binary);
             let run = sb.cargo(
                 &project,
                 &["run", "--release", "--target", triple],
@@ -67,7 +70,6 @@ fn add_then_plain_cargo_builds_static_mimalloc_binaries_then_remove_restores_con
                 "{fixture}: no mimalloc banner: {}",
                 text(&run.stderr)
             );
-            let binary = target_dir.join(triple).join("release").join(fixture);
             let elf = ElfFacts::read(&binary).unwrap();
             let bits = match elf.class {
                 ElfClass::Elf32 => 32,
@@ -83,8 +85,13 @@ fn add_then_plain_cargo_builds_static_mimalloc_binaries_then_remove_restores_con
     });
 
     // doctor builds and runs a program for each and says what it got.
-    let doctor = sb.fastmusl_ok(&["doctor"]);
+    let doctor = sb
+        .fastmusl_command(&["doctor"])
+        .env("CARGO_TARGET_DIR", shared_target_dir())
+        .output()
+        .unwrap();
     let report = text(&doctor.stdout);
+    assert!(doctor.status.success(), "{report}{}", text(&doctor.stderr));
     for_each_target_under_test(|platform| {
         let line = report
             .lines()

@@ -101,6 +101,14 @@ impl Sysroot {
     }
 }
 
+/// One cargo target directory for every fixture build of the tests (the
+/// pipeline's and the installer's) and for `fastmusl doctor` under test:
+/// where std is built from source (-Zbuild-std), it is built once per
+/// target and run, not per crate.
+pub fn shared_target_dir() -> PathBuf {
+    project_root().join("target/fixture-builds")
+}
+
 /// Copies `xtask/fixtures/<name>` to `target/fixtures/<triple>/<name>`, wires
 /// it to the sysroot, runs `cargo build --release --target <triple>` there
 /// and returns the path of binary `name`.
@@ -115,9 +123,11 @@ pub fn build_fixture(sysroot: &Sysroot, name: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(work.join(".cargo"))?;
     std::fs::write(work.join(".cargo/config.toml"), sysroot.cargo_config())?;
 
-    // One target directory for every fixture of a target: where std is
-    // built from source (-Zbuild-std), it is built once, not per fixture.
-    let target_dir = work.parent().expect("under target/fixtures").join("target");
+    let target_dir = shared_target_dir();
+    // Linked anew with this sysroot's wiring even if another test's link
+    // of the same crate is there (cargo may not see a linker change).
+    let binary = target_dir.join(triple).join("release").join(name);
+    let _ = std::fs::remove_file(&binary);
     let output = StdSource::for_target(triple)
         .cargo(&["build", "--release", "--target", triple])
         .current_dir(&work)
@@ -136,7 +146,7 @@ pub fn build_fixture(sysroot: &Sysroot, name: &str) -> Result<PathBuf> {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    Ok(target_dir.join(triple).join("release").join(name))
+    Ok(binary)
 }
 
 fn copy_sources(src: &Path, dst: &Path) -> Result<()> {

@@ -1,4 +1,5 @@
-//! Reproducibility: a second clean build of every sysroot, in another
+//! Reproducibility: a second clean build of the x86_64 and aarch64 sysroots
+//! (the recipe is the same for every row), in another
 //! directory (so under other absolute paths), gives the same bytes for every
 //! file; and `dist` over either set of sysroots gives byte-identical
 //! archives, fastmusl binaries and channel manifest (signatures use fresh
@@ -12,7 +13,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{X86_64, for_each_target, shared_mirror, stdout_of, sysroot, targets};
+use common::{AARCH64, X86_64, shared_mirror, stdout_of, sysroot, targets};
 use fastmusl_dist::signature::{TrustedKey, verify};
 use xtask::{
     dist::{DistRequest, InstallerBuild, run},
@@ -48,7 +49,14 @@ fn clean_rebuilds_and_their_releases_are_bit_identical_with_or_without_rust_src(
     let elsewhere = tempfile::tempdir().unwrap();
     let fresh_root = elsewhere.path().join("sysroots");
 
-    for_each_target(|triple| {
+    // The recipe is one for every row; rebuilding two (a native and a
+    // foreign one, the release's installer hosts) keeps CI in its budget.
+    let rebuilt: Vec<String> = targets()
+        .into_iter()
+        .filter(|t| t == X86_64 || t == AARCH64)
+        .collect();
+    for triple in &rebuilt {
+        let triple = triple.as_str();
         let cached = sysroot(triple);
         let fresh = build_or_reuse(&SysrootRequest {
             triple: triple.parse().unwrap(),
@@ -71,7 +79,7 @@ fn clean_rebuilds_and_their_releases_are_bit_identical_with_or_without_rust_src(
             a.len() == b.len() && differing.is_empty(),
             "{triple}: differing files: {differing:?}"
         );
-    });
+    }
 
     let toolchain = rustc_sysroot();
     assert!(
@@ -85,7 +93,7 @@ fn clean_rebuilds_and_their_releases_are_bit_identical_with_or_without_rust_src(
                    installer_build: InstallerBuild,
                    compression_cache: Option<PathBuf>| {
         run(&DistRequest {
-            targets: targets().iter().map(|t| t.parse().unwrap()).collect(),
+            targets: rebuilt.iter().map(|t| t.parse().unwrap()).collect(),
             out: out.to_path_buf(),
             sign_key: Some(secret.clone()),
             sysroot_root: sysroot_root.to_path_buf(),
@@ -130,10 +138,10 @@ fn clean_rebuilds_and_their_releases_are_bit_identical_with_or_without_rust_src(
     assert_eq!(unsigned(&a), unsigned(&b));
     // The manifest; per target a sysroot archive, per installer host a
     // fastmusl binary, each with its .sha256; install.sh and its .sha256.
-    let hosts = installer_hosts();
+    let hosts = installer_hosts(&rebuilt);
     assert_eq!(
         unsigned(&a).len(),
-        1 + 2 * targets().len() + 2 * hosts + 2,
+        1 + 2 * rebuilt.len() + 2 * hosts + 2,
         "{a:?}"
     );
     let key = TrustedKey::parse("throwaway", &std::fs::read_to_string(&public).unwrap()).unwrap();
@@ -212,13 +220,12 @@ fn build_machine_paths() -> Vec<String> {
     paths
 }
 
-/// How many targets under test ship an installer binary.
-fn installer_hosts() -> usize {
+/// How many of `targets` ship an installer binary.
+fn installer_hosts(targets: &[String]) -> usize {
     let table = xtask::platforms::PlatformTable::project().unwrap();
-    let under_test = targets();
     table
         .target
         .iter()
-        .filter(|t| t.installer_host && under_test.contains(&t.triple.to_string()))
+        .filter(|t| t.installer_host && targets.contains(&t.triple.to_string()))
         .count()
 }

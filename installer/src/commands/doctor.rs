@@ -33,7 +33,7 @@ pub fn doctor(out: &Output) -> Result<()> {
     std::fs::create_dir_all(work.join("src"))?;
     std::fs::write(
         work.join("Cargo.toml"),
-        "[package]\nname = \"doctor\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[workspace]\n",
+        "[package]\nname = \"fastmusl-doctor\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[workspace]\n",
     )?;
     std::fs::write(work.join("src/main.rs"), PROGRAM)?;
     let mut failures = 0;
@@ -60,12 +60,18 @@ fn check_target(work: &std::path::Path, triple: &str) -> Result<String> {
     // Where rustup has no rust-std for the target here, std is built from
     // source with nightly's -Zbuild-std, as a user would.
     let std = StdSource::for_target(triple);
-    let args = ["run", "--quiet", "--target", triple];
+    let args = ["run", "--release", "--quiet", "--target", triple];
+    // Your CARGO_TARGET_DIR, if set, so what is built once (std, under
+    // -Zbuild-std) is reused; else a scratch directory.
+    let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => std::path::absolute(dir).context("CARGO_TARGET_DIR")?,
+        None => work.join("target"),
+    };
     let output = std
         .cargo(&args)
         .current_dir(work)
         .env("MIMALLOC_VERBOSE", "1")
-        .env("CARGO_TARGET_DIR", work.join("target"))
+        .env("CARGO_TARGET_DIR", &target_dir)
         .output()
         .context("running cargo")?;
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -85,11 +91,10 @@ fn check_target(work: &std::path::Path, triple: &str) -> Result<String> {
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         );
     }
-    let binary = work
-        .join("target")
+    let binary = target_dir
         .join(triple)
-        .join("debug")
-        .join("doctor");
+        .join("release")
+        .join("fastmusl-doctor");
     let facts = ElfFacts::read(&binary).with_context(|| format!("{}", binary.display()))?;
     let banner = stderr
         .lines()
