@@ -68,6 +68,14 @@ impl ElfFacts {
         !self.has_interpreter
     }
 
+    /// 32 or 64, as the platform table writes the class.
+    pub fn bits(&self) -> u8 {
+        match self.class {
+            ElfClass::Elf32 => 32,
+            ElfClass::Elf64 => 64,
+        }
+    }
+
     /// The machine's usual name, for messages.
     pub fn machine_name(&self) -> String {
         use object::elf::*;

@@ -12,7 +12,7 @@ use common::{
     AARCH64, HttpServer, Sandbox, X86_64, copy_of_release, release, release_targets, targets, text,
     tree,
 };
-use fastmusl_dist::elf::{ElfClass, ElfFacts};
+use fastmusl_dist::elf::ElfFacts;
 use xtask::fixture::{mimalloc_banner, shared_target_dir};
 use xtask::platforms::for_each_target_under_test;
 
@@ -71,14 +71,10 @@ fn add_then_plain_cargo_builds_static_mimalloc_binaries_then_remove_restores_con
                 text(&run.stderr)
             );
             let elf = ElfFacts::read(&binary).unwrap();
-            let bits = match elf.class {
-                ElfClass::Elf32 => 32,
-                ElfClass::Elf64 => 64,
-            };
             assert!(
                 !elf.has_interpreter
                     && elf.machine == platform.elf_machine
-                    && bits == platform.elf_bits,
+                    && elf.bits() == platform.elf_bits,
                 "{fixture}: {elf:?}"
             );
         }

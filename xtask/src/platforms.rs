@@ -70,7 +70,7 @@ impl TargetTriple {
     /// The form cargo and the `cc` crate use in environment variable names
     /// (`CC_x86_64_unknown_linux_musl`).
     pub fn env_suffix(&self) -> String {
-        self.0.replace(['-', '.'], "_")
+        fastmusl_dist::sysroot::env_suffix(&self.0)
     }
 }
 
@@ -141,6 +141,14 @@ impl PlatformTable {
             .collect())
     }
 
+    /// The triples of `under_test`, for the end-to-end tests.
+    pub fn triples_under_test() -> Vec<String> {
+        let rows = Self::project()
+            .and_then(|table| table.under_test())
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        rows.into_iter().map(|row| row.triple.to_string()).collect()
+    }
+
     pub fn load(path: &Path) -> Result<PlatformTable> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -199,7 +207,15 @@ pub fn for_each_target_under_test(test: impl Fn(&TargetPlatform)) {
 impl TargetPlatform {
     /// True when binaries of this target need an emulator on this host.
     pub fn is_foreign(&self) -> bool {
-        !self.native_on.iter().any(|a| a == std::env::consts::ARCH)
+        self.runner().for_host(std::env::consts::ARCH).is_some()
+    }
+
+    /// The row's emulator facts, as the sysroot's manifest records them.
+    pub fn runner(&self) -> fastmusl_dist::sysroot::Runner {
+        fastmusl_dist::sysroot::Runner {
+            emulator: self.emulator.clone(),
+            native_on: self.native_on.clone(),
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use fastmusl_dist::sysroot::{Runner, SysrootManifest, SysrootWiring};
+use fastmusl_dist::sysroot::{SysrootManifest, SysrootWiring};
 use serde::{Deserialize, Serialize};
 use xshell::{Shell, cmd};
 
@@ -425,10 +425,7 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
             cc: relative_to(&tools.cc, &stage),
             ar: relative_to(&tools.ar, &stage),
             rustflags: inputs.rustflags(),
-            runner: Runner {
-                emulator: inputs.platform.emulator.clone(),
-                native_on: inputs.platform.native_on.clone(),
-            },
+            runner: inputs.platform.runner(),
         },
         build: toml::Table::try_from(&record)?,
     };

@@ -13,7 +13,7 @@ use std::{
 };
 
 use common::{X86_64, for_each_target, run_ok, stderr_of, stdout_of, sysroot, tail};
-use fastmusl_dist::elf::{ElfClass, ElfFacts};
+use fastmusl_dist::elf::ElfFacts;
 use xtask::{
     fixture::{Sysroot, build_fixture, mimalloc_banner},
     project_root,
@@ -32,11 +32,7 @@ fn build_and_run(fixture: &str, check: impl Fn(&str, &str, &str)) {
             "{triple}: {fixture} is dynamically linked"
         );
         assert_eq!(elf.machine, s.platform.elf_machine, "{triple}: {fixture}");
-        let bits = match elf.class {
-            ElfClass::Elf32 => 32,
-            ElfClass::Elf64 => 64,
-        };
-        assert_eq!(bits, s.platform.elf_bits, "{triple}: {fixture}");
+        assert_eq!(elf.bits(), s.platform.elf_bits, "{triple}: {fixture}");
         let out = run_ok(
             s,
             &binary,

@@ -4,10 +4,7 @@
 //! which allocator served it, as mimalloc's own banner says.
 
 use anyhow::{Context, Result, bail};
-use fastmusl_dist::{
-    elf::{ElfClass, ElfFacts},
-    rust_std::StdSource,
-};
+use fastmusl_dist::{elf::ElfFacts, rust_std::StdSource};
 
 use fastmusl::{
     Output,
@@ -103,10 +100,7 @@ fn check_target(work: &std::path::Path, triple: &str) -> Result<String> {
         (Some(banner), true) => Ok(format!(
             "static {} {}-bit executable, allocator mimalloc {banner}{}",
             facts.machine_name(),
-            match facts.class {
-                ElfClass::Elf32 => 32,
-                ElfClass::Elf64 => 64,
-            },
+            facts.bits(),
             match std {
                 StdSource::Prebuilt => "",
                 StdSource::BuildStd => " (std built from source: nightly -Zbuild-std)",

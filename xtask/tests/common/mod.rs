@@ -17,7 +17,6 @@ use std::{
 use xtask::{
     default_sysroot_root,
     fixture::Sysroot,
-    platforms::PlatformTable,
     project_root,
     sysroot::{SysrootRequest, build_or_reuse},
 };
@@ -38,9 +37,7 @@ pub const AARCH64: &str = "aarch64-unknown-linux-musl";
 /// The targets under test: every row of `sysroots/targets.toml`, or the
 /// ones `FASTMUSL_TEST_TARGETS` names (comma-separated).
 pub fn targets() -> Vec<String> {
-    let table = PlatformTable::project().unwrap();
-    let rows = table.under_test().unwrap_or_else(|e| panic!("{e:#}"));
-    rows.into_iter().map(|row| row.triple.to_string()).collect()
+    xtask::platforms::PlatformTable::triples_under_test()
 }
 
 /// Runs `test` for every target under test; a failure names its target.
