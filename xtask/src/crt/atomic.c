@@ -1,16 +1,17 @@
 /* fastmusl's libatomic.a (lib/fallback/, searched after everything else):
  * the out-of-line atomics of the GCC/LLVM ABI, for what a target cannot do
- * with its own instructions (8-byte atomics on armv6, 16-byte ones on most
- * targets, objects of odd sizes), and for crates whose build scripts ask
- * for -latomic by name (libmimalloc-sys does on arm).
+ * with its own instructions (16-byte atomics on most targets, objects of
+ * odd sizes), and for crates whose build scripts ask for -latomic by name
+ * (libmimalloc-sys does on arm).
  *
  * The sizes the target does natively (1, 2 and 4 bytes everywhere here,
  * 8 where the compiler says so) use the same instructions the compiler
  * inlines, so inline and library accesses to one object agree. Everything
  * else takes one of 64 spinlocks, chosen by address; the data is copied
  * under it. A spinlock never allocates and never calls into libc, so this
- * works in signal handlers and before malloc is ready, like the compiler
- * runtime it replaces.
+ * works before malloc is ready. Like GCC's libatomic, the locked sizes are
+ * not async-signal-safe (C11 promises that only of lock-free atomics): a
+ * handler that interrupts the holder of the same lock would spin forever.
  *
  * Where the compiler inlines a size with its own instructions (16-byte
  * atomics on aarch64, say), code built that way never calls these; an

@@ -3,14 +3,14 @@
  * when the first set bit was bit 0 of the high word. That happens once two
  * Leonardo heaps lie 32 orders apart, which on a 32-bit target takes
  * L(33) + 1 = 11,405,774 elements (on 64-bit ones the same state needs more
- * elements than memory holds). Stock musl 1.2.6 then loops forever on
- * ordered input and overruns its stack array on shuffled input (SIGSEGV).
+ * elements than memory holds).
  *
  * Whether the wrong 0 ever reaches the sort depends on musl's a_ctz_l(0) on
- * the architecture: the generic de Bruijn version (armv6) and x86's bsf give
- * something other than the word's width; armv7's rbit+clz gives 32, which
- * happens to be what the fixed code returns, so stock 1.2.6 sorts correctly
- * there.
+ * the architecture: x86's bsf and armv6's 31 - clz(x & -x) (which is -1)
+ * give something other than the word's width, and stock 1.2.6 loops (i686,
+ * ordered input) or leaves the array unsorted (armv6, shuffled input);
+ * armv7's rbit+clz gives 32, which happens to be what the fixed code
+ * returns, so stock 1.2.6 sorts correctly there.
  *
  * Usage: qsort_large N ordered|shuffled
  * Sorts N one-byte elements with qsort_r and checks the result is ordered
