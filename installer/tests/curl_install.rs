@@ -3,8 +3,9 @@
 //! the static `fastmusl` binary that `cargo xtask dist` built with
 //! fastmusl's own sysroot, verifies it (minisign, or sha256 without it),
 //! installs it; that binary adds both targets, plain cargo builds against
-//! them, `fastmusl doctor` reports mimalloc, and `self uninstall` leaves the
-//! cargo config and shell profile as they were.
+//! them and `fastmusl doctor` reports mimalloc (once, under dash: neither
+//! depends on the installing shell), and `self uninstall` leaves the cargo
+//! config and shell profile as they were.
 
 mod common;
 
@@ -65,31 +66,10 @@ fn install_sh_then_add_build_doctor_and_uninstall_under_dash_and_bash() {
         let add = run(&["target", "add", X86_64, AARCH64]);
         assert!(add.status.success(), "{shell}: {}", text(&add.stderr));
 
-        let project = sb.project("alloc-churn");
-        let build = sb.cargo(&project, &["build", "--target", X86_64], &[]);
-        assert!(build.status.success(), "{}", text(&build.stderr));
-        common::assert_native_binary_uses_mimalloc(&project, "alloc-churn", "debug");
-        let ran = sb.cargo(
-            &project,
-            &["run", "--target", AARCH64],
-            &[("MIMALLOC_VERBOSE", "1")],
-        );
-        assert!(
-            ran.status.success() && mimalloc_banner(&text(&ran.stderr)).is_some(),
-            "{}",
-            text(&ran.stderr)
-        );
-
-        let doctor = run(&["doctor"]);
-        let report = text(&doctor.stdout);
-        assert!(doctor.status.success(), "{report}{}", text(&doctor.stderr));
-        for (triple, machine) in [(X86_64, "x86_64 64-bit"), (AARCH64, "aarch64 64-bit")] {
-            assert!(
-                report.contains(&format!(
-                    "{triple}: static {machine} executable, allocator mimalloc v3.4.3"
-                )),
-                "{report}"
-            );
+        // Building and doctor do not depend on the shell that installed
+        // fastmusl: they run once, under dash.
+        if shell == "dash" {
+            build_run_and_doctor(&sb, &fastmusl);
         }
 
         let uninstall = run(&["self", "uninstall", "-y"]);
@@ -105,6 +85,37 @@ fn install_sh_then_add_build_doctor_and_uninstall_under_dash_and_bash() {
         assert!(
             !sb.fastmusl_home().exists(),
             "{shell}: FASTMUSL_HOME is still there"
+        );
+    }
+}
+
+/// Plain cargo builds for both targets the shipped binary added, and its
+/// doctor reports them.
+fn build_run_and_doctor(sb: &Sandbox, fastmusl: &Path) {
+    let project = sb.project("alloc-churn");
+    let build = sb.cargo(&project, &["build", "--target", X86_64], &[]);
+    assert!(build.status.success(), "{}", text(&build.stderr));
+    common::assert_native_binary_uses_mimalloc(&project, "alloc-churn", "debug");
+    let ran = sb.cargo(
+        &project,
+        &["run", "--target", AARCH64],
+        &[("MIMALLOC_VERBOSE", "1")],
+    );
+    assert!(
+        ran.status.success() && mimalloc_banner(&text(&ran.stderr)).is_some(),
+        "{}",
+        text(&ran.stderr)
+    );
+
+    let doctor = sb.command(fastmusl).arg("doctor").output().unwrap();
+    let report = text(&doctor.stdout);
+    assert!(doctor.status.success(), "{report}{}", text(&doctor.stderr));
+    for (triple, machine) in [(X86_64, "x86_64 64-bit"), (AARCH64, "aarch64 64-bit")] {
+        assert!(
+            report.contains(&format!(
+                "{triple}: static {machine} executable, allocator mimalloc v3.4.3"
+            )),
+            "{report}"
         );
     }
 }
