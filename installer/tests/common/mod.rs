@@ -173,6 +173,7 @@ impl Sandbox {
             dist_server: dist_server.to_owned(),
         };
         std::fs::create_dir_all(sandbox.cargo_home()).unwrap();
+        share_package_cache(&sandbox.cargo_home());
         let keys = sandbox.fastmusl_home().join("keys");
         std::fs::create_dir_all(&keys).unwrap();
         std::fs::copy(&release().public_key, keys.join("throwaway.pub")).unwrap();
@@ -260,6 +261,30 @@ impl Sandbox {
         let dest = self.dir.path().join("projects").join(name);
         copy_dir(&project_root().join("xtask/fixtures").join(name), &dest);
         dest
+    }
+}
+
+/// Links the sandbox's crates.io cache (index, downloaded and unpacked
+/// crates), cargo's locks on it and its record of use (which its garbage
+/// collection reads) to those of the CARGO_HOME the tests run
+/// under, so each crate is fetched once per machine rather than once per
+/// sandbox, and cargos in parallel sandboxes take the same locks. What
+/// fastmusl reads and writes there (config.toml) stays the sandbox's own.
+fn share_package_cache(cargo_home: &Path) {
+    let shared = match std::env::var_os("CARGO_HOME") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cargo"),
+    };
+    std::fs::create_dir_all(shared.join("registry")).unwrap();
+    // Empty files are what cargo creates, and an empty SQLite database.
+    for lock in [".package-cache", ".package-cache-mutate", ".global-cache"] {
+        let path = shared.join(lock);
+        if !path.exists() {
+            std::fs::File::create(&path).unwrap();
+        }
+    }
+    for name in ["registry", ".package-cache", ".package-cache-mutate", ".global-cache"] {
+        std::os::unix::fs::symlink(shared.join(name), cargo_home.join(name)).unwrap();
     }
 }
 
