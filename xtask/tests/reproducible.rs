@@ -1,13 +1,17 @@
 //! Reproducibility: a second clean build of the x86_64 and aarch64 sysroots
 //! (the recipe is the same for every row), in another
 //! directory (so under other absolute paths), gives the same bytes for every
-//! file; and `dist` over either set of sysroots gives byte-identical
-//! archives, fastmusl binaries and channel manifest (signatures use fresh
-//! randomness, so they are compared by verifying them instead). The second
-//! `dist` also builds its fastmusl binaries with a copy of the toolchain
-//! that lacks rust-src (with rust-src, rustc names std's sources by local
-//! paths), while the first uses the toolchain itself, which has it. No
-//! shipped file may hold a path of the build machine.
+//! file; and `dist` of the x86_64 target over either set of sysroots gives
+//! byte-identical archives, fastmusl binary and channel manifest
+//! (signatures use fresh randomness, so they are compared by verifying them
+//! instead). The second `dist` also builds its fastmusl binary with a copy
+//! of the toolchain that lacks rust-src (with rust-src, rustc names std's
+//! sources by local paths), while the first uses the toolchain itself,
+//! which has it. No shipped file may hold a path of the build machine.
+//!
+//! Packing and the installer's build are the same code for every target,
+//! and a clean installer build takes over two minutes on CI's two cores:
+//! the releases hold one target, the sysroot comparison two.
 
 mod common;
 
@@ -50,11 +54,17 @@ fn clean_rebuilds_and_their_releases_are_bit_identical_with_or_without_rust_src(
     let fresh_root = elsewhere.path().join("sysroots");
 
     // The recipe is one for every row; rebuilding two (a native and a
-    // foreign one, the release's installer hosts) keeps CI in its budget.
+    // foreign one) keeps CI in its budget. The releases hold the first.
     let rebuilt: Vec<String> = targets()
         .into_iter()
         .filter(|t| t == X86_64 || t == AARCH64)
         .collect();
+    let Some(released) = rebuilt.first().cloned() else {
+        eprintln!(
+            "skipped: only the x86_64 and aarch64 rows are rebuilt, and neither is under test"
+        );
+        return;
+    };
     for triple in &rebuilt {
         let triple = triple.as_str();
         let cached = sysroot(triple);
@@ -93,7 +103,7 @@ fn clean_rebuilds_and_their_releases_are_bit_identical_with_or_without_rust_src(
                    installer_build: InstallerBuild,
                    compression_cache: Option<PathBuf>| {
         run(&DistRequest {
-            targets: rebuilt.iter().map(|t| t.parse().unwrap()).collect(),
+            targets: vec![released.parse().unwrap()],
             out: out.to_path_buf(),
             sign_key: Some(secret.clone()),
             sysroot_root: sysroot_root.to_path_buf(),
@@ -138,12 +148,8 @@ fn clean_rebuilds_and_their_releases_are_bit_identical_with_or_without_rust_src(
     assert_eq!(unsigned(&a), unsigned(&b));
     // The manifest; per target a sysroot archive, per installer host a
     // fastmusl binary, each with its .sha256; install.sh and its .sha256.
-    let hosts = installer_hosts(&rebuilt);
-    assert_eq!(
-        unsigned(&a).len(),
-        1 + 2 * rebuilt.len() + 2 * hosts + 2,
-        "{a:?}"
-    );
+    let hosts = installer_hosts(std::slice::from_ref(&released));
+    assert_eq!(unsigned(&a).len(), 1 + 2 + 2 * hosts + 2, "{a:?}");
     let key = TrustedKey::parse("throwaway", &std::fs::read_to_string(&public).unwrap()).unwrap();
     for out in [&out_a, &out_b] {
         for (name, _) in unsigned(&a) {

@@ -283,7 +283,12 @@ fn share_package_cache(cargo_home: &Path) {
             std::fs::File::create(&path).unwrap();
         }
     }
-    for name in ["registry", ".package-cache", ".package-cache-mutate", ".global-cache"] {
+    for name in [
+        "registry",
+        ".package-cache",
+        ".package-cache-mutate",
+        ".global-cache",
+    ] {
         std::os::unix::fs::symlink(shared.join(name), cargo_home.join(name)).unwrap();
     }
 }
