@@ -56,7 +56,7 @@ pub struct DistRequest {
     /// The dist server `install.sh` downloads from by default.
     pub dist_server: String,
     /// A directory keeping compressed archives by the hash of their tar
-    /// (zstd at level 19 takes ~20 s per sysroot); `None` compresses anew.
+    /// (zstd at level 19 takes ~7 s per sysroot); `None` compresses anew.
     pub compression_cache: Option<PathBuf>,
 }
 
