@@ -35,12 +35,13 @@ impl StdSource {
             StdSource::Prebuilt => {
                 let mut cmd =
                     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-                cmd.args(args);
+                without_inherited_crate_env(&mut cmd).args(args);
                 cmd
             }
             StdSource::BuildStd => {
                 let mut cmd = Command::new("cargo");
-                cmd.env("RUSTUP_TOOLCHAIN", "nightly")
+                without_inherited_crate_env(&mut cmd)
+                    .env("RUSTUP_TOOLCHAIN", "nightly")
                     .env_remove("CARGO")
                     .env_remove("RUSTC")
                     .env_remove("RUSTDOC")
@@ -58,6 +59,36 @@ impl StdSource {
             StdSource::BuildStd => format!("cargo +nightly {} -Zbuild-std", args.join(" ")),
         }
     }
+}
+
+/// Removes from `cmd`'s environment what cargo sets for the crate it builds
+/// or runs (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, `CARGO_BIN_EXE_*`, ...). A
+/// program that cargo started (xtask under `cargo run`, a test binary)
+/// hands them on to a cargo it starts, where a build script that tracks
+/// one (ring's tracks `CARGO_MANIFEST_DIR`) makes the build depend on who
+/// asked for it: the same crates are rebuilt whenever another test binary
+/// or tool asks.
+pub fn without_inherited_crate_env(cmd: &mut Command) -> &mut Command {
+    const SET_FOR_A_CRATE: [&str; 8] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+    ];
+    for (key, _) in std::env::vars_os() {
+        let Some(name) = key.to_str() else { continue };
+        if SET_FOR_A_CRATE.contains(&name)
+            || name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_EXE_")
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd
 }
 
 fn target_libdir(triple: &str) -> Option<PathBuf> {

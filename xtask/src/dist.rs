@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use fastmusl_dist::{
     channel::{self, Artifact, ChannelManifest, InstallerRelease, SysrootArtifact, SysrootRelease},
+    rust_std::without_inherited_crate_env,
     signature::TrustedComment,
 };
 use xshell::{Shell, cmd};
@@ -310,6 +311,7 @@ fn build_installer(sysroot: &Sysroot, build: &InstallerBuild) -> Result<PathBuf>
     let rustflags = format!("target.{triple}.rustflags={}", toml::Value::Array(remaps));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
+    without_inherited_crate_env(&mut cmd);
     sysroot.set_c_toolchain_env(&mut cmd);
     let output = cmd
         .current_dir(project_root())

@@ -25,6 +25,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+use fastmusl_dist::rust_std::without_inherited_crate_env;
 use serde::Serialize;
 
 pub use report::{Measurement, Report, Run, Spread, VariantInfo};
@@ -350,6 +351,7 @@ fn build_variant(variant: Variant, sysroot: &Sysroot, out: &Path) -> Result<Path
     let target_dir = out.join("build").join(variant.target());
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
+    without_inherited_crate_env(&mut cmd);
     cmd.current_dir(&src)
         .args([
             "build",
