@@ -33,9 +33,8 @@ impl StdSource {
     pub fn cargo(&self, args: &[&str]) -> Command {
         match self {
             StdSource::Prebuilt => {
-                let mut cmd =
-                    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-                without_inherited_crate_env(&mut cmd).args(args);
+                let mut cmd = cargo();
+                cmd.args(args);
                 cmd
             }
             StdSource::BuildStd => {
@@ -59,6 +58,14 @@ impl StdSource {
             StdSource::BuildStd => format!("cargo +nightly {} -Zbuild-std", args.join(" ")),
         }
     }
+}
+
+/// The `cargo` of `$CARGO` (the one running us, if any), without the
+/// environment cargo set for the crate that started us.
+pub fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    without_inherited_crate_env(&mut cmd);
+    cmd
 }
 
 /// Removes from `cmd`'s environment what cargo sets for the crate it builds

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use fastmusl_dist::{
     channel::{self, Artifact, ChannelManifest, InstallerRelease, SysrootArtifact, SysrootRelease},
-    rust_std::without_inherited_crate_env,
+    rust_std,
     signature::TrustedComment,
 };
 use xshell::{Shell, cmd};
@@ -309,9 +309,7 @@ fn build_installer(sysroot: &Sysroot, build: &InstallerBuild) -> Result<PathBuf>
         .map(|(from, to)| toml::Value::String(format!("--remap-path-prefix={from}={to}")))
         .collect();
     let rustflags = format!("target.{triple}.rustflags={}", toml::Value::Array(remaps));
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = std::process::Command::new(cargo);
-    without_inherited_crate_env(&mut cmd);
+    let mut cmd = rust_std::cargo();
     sysroot.set_c_toolchain_env(&mut cmd);
     let output = cmd
         .current_dir(project_root())

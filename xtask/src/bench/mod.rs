@@ -25,7 +25,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use fastmusl_dist::rust_std::without_inherited_crate_env;
+use fastmusl_dist::rust_std;
 use serde::Serialize;
 
 pub use report::{Measurement, Report, Run, Spread, VariantInfo};
@@ -349,9 +349,7 @@ pub fn rewrite(report_json: &Path) -> Result<()> {
 fn build_variant(variant: Variant, sysroot: &Sysroot, out: &Path) -> Result<PathBuf> {
     let src = project_root().join("xtask/bench/alloc-workloads");
     let target_dir = out.join("build").join(variant.target());
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    without_inherited_crate_env(&mut cmd);
+    let mut cmd = rust_std::cargo();
     cmd.current_dir(&src)
         .args([
             "build",
