@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sysroot::SysrootWiring;
+use crate::{flavor, sysroot::SysrootWiring};
 
 pub const MANIFEST_VERSION: &str = "1";
 
@@ -20,9 +20,15 @@ pub fn manifest_file_name(channel: &str) -> String {
     format!("channel-{channel}.toml")
 }
 
-/// The file name of a sysroot artifact.
-pub fn sysroot_artifact_name(version: &str, triple: &str) -> String {
-    format!("fastmusl-sysroot-{version}-{triple}.tar.zst")
+/// The file name of a sysroot artifact: `fastmusl-sysroot-V-TRIPLE.tar.zst`
+/// for the default flavor (as before flavors existed),
+/// `fastmusl-sysroot-V-FLAVOR-TRIPLE.tar.zst` for another.
+pub fn sysroot_artifact_name(version: &str, flavor: &str, triple: &str) -> String {
+    if flavor == flavor::DEFAULT {
+        format!("fastmusl-sysroot-{version}-{triple}.tar.zst")
+    } else {
+        format!("fastmusl-sysroot-{version}-{flavor}-{triple}.tar.zst")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,8 +63,47 @@ pub fn installer_artifact_name(version: &str, host: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SysrootRelease {
     pub version: String,
+    /// The default flavor's sysroots, by Rust target triple: the table
+    /// every installer reads, including those that know no flavors.
+    pub target: BTreeMap<String, SysrootArtifact>,
+    /// The other flavors (`[sysroot.flavor.secure]`), by name; older
+    /// installers ignore this table.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub flavor: BTreeMap<String, FlavorRelease>,
+}
+
+/// The sysroots of one flavor other than the default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlavorRelease {
+    /// One line on what it is, for `fastmusl target list`.
+    pub summary: String,
     /// By Rust target triple.
     pub target: BTreeMap<String, SysrootArtifact>,
+}
+
+impl SysrootRelease {
+    /// The sysroot of `triple` in `flavor`, if the release has one.
+    pub fn artifact(&self, flavor: &str, triple: &str) -> Option<&SysrootArtifact> {
+        if flavor == flavor::DEFAULT {
+            self.target.get(triple)
+        } else {
+            self.flavor.get(flavor)?.target.get(triple)
+        }
+    }
+
+    /// The flavors the release offers, the default first.
+    pub fn flavors(&self) -> Vec<&str> {
+        std::iter::once(flavor::DEFAULT)
+            .chain(self.flavor.keys().map(String::as_str))
+            .collect()
+    }
+
+    /// Every sysroot artifact, in every flavor.
+    pub fn artifacts(&self) -> impl Iterator<Item = &SysrootArtifact> {
+        self.target
+            .values()
+            .chain(self.flavor.values().flat_map(|f| f.target.values()))
+    }
 }
 
 /// One target's sysroot archive, and how it will be wired: the `[wiring]`
@@ -90,6 +135,8 @@ pub enum ManifestError {
     UnsupportedVersion { found: String },
     #[error("the channel manifest's artifact URL {0:?} is not a plain relative file name")]
     BadUrl(String),
+    #[error("the channel manifest names a sysroot flavor {0:?}, which is not a flavor name")]
+    BadFlavor(String),
 }
 
 impl ChannelManifest {
@@ -100,8 +147,16 @@ impl ChannelManifest {
                 found: manifest.manifest_version,
             });
         }
+        if let Some(bad) = manifest
+            .sysroot
+            .flavor
+            .keys()
+            .find(|name| !flavor::is_valid_name(name) || *name == flavor::DEFAULT)
+        {
+            return Err(ManifestError::BadFlavor(bad.clone()));
+        }
         let installers = manifest.installer.iter().flat_map(|i| i.host.values());
-        let sysroots = manifest.sysroot.target.values().map(|s| &s.artifact);
+        let sysroots = manifest.sysroot.artifacts().map(|s| &s.artifact);
         for artifact in sysroots.chain(installers) {
             let url = &artifact.url;
             let plain = !url.is_empty()
@@ -154,6 +209,13 @@ mod tests {
             release_timestamp: 1_773_964_800,
             sysroot: SysrootRelease {
                 version: "v".to_owned(),
+                flavor: BTreeMap::from([(
+                    "secure".to_owned(),
+                    FlavorRelease {
+                        summary: "hardened".to_owned(),
+                        target: target.clone(),
+                    },
+                )]),
                 target,
             },
             installer: None,
@@ -184,5 +246,53 @@ mod tests {
                 "{bad}"
             );
         }
+        for bad in ["default", "Secure", "x86_64-unknown-linux-musl"] {
+            let text = sample().to_toml().replace(
+                "[sysroot.flavor.secure",
+                &format!("[sysroot.flavor.{bad:?}"),
+            );
+            assert!(
+                matches!(
+                    ChannelManifest::parse(&text),
+                    Err(ManifestError::BadFlavor(_))
+                ),
+                "{bad}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_reader_without_flavors_sees_the_default_flavor_only() {
+        /// `SysrootRelease` as installers before flavors declared it.
+        #[derive(Deserialize)]
+        struct OldChannel {
+            sysroot: OldSysroot,
+        }
+        #[derive(Deserialize)]
+        struct OldSysroot {
+            target: BTreeMap<String, SysrootArtifact>,
+        }
+        let manifest = sample();
+        let old: OldChannel = toml::from_str(&manifest.to_toml()).unwrap();
+        assert_eq!(old.sysroot.target, manifest.sysroot.target);
+        let secure = manifest
+            .sysroot
+            .artifact("secure", "x86_64-unknown-linux-musl")
+            .unwrap();
+        assert_eq!(
+            secure,
+            &manifest.sysroot.target["x86_64-unknown-linux-musl"]
+        );
+        assert_eq!(manifest.sysroot.flavors(), ["default", "secure"]);
+        assert!(
+            manifest
+                .sysroot
+                .artifact("fast", "x86_64-unknown-linux-musl")
+                .is_none()
+        );
+        assert_eq!(
+            sysroot_artifact_name("v1", "secure", "x86_64-unknown-linux-musl"),
+            "fastmusl-sysroot-v1-secure-x86_64-unknown-linux-musl.tar.zst"
+        );
     }
 }

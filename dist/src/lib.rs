@@ -10,6 +10,7 @@
 
 pub mod channel;
 pub mod elf;
+pub mod flavor;
 pub mod rust_std;
 pub mod signature;
 pub mod sysroot;

@@ -29,6 +29,11 @@ pub struct SysrootManifest {
     pub version: String,
     /// The Rust target triple.
     pub target: String,
+    /// Which build of the target this is (see `crate::flavor`); absent in
+    /// sysroots made before flavors, which are the default. (Older readers
+    /// keep it in `build`, with everything else they do not know.)
+    #[serde(default = "crate::flavor::default_name")]
+    pub flavor: String,
     pub wiring: SysrootWiring,
     /// Everything else: the pipeline's record of sources, patches, compiler
     /// and flags.

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! $FASTMUSL_HOME/
-//!   sysroots/<version>/<triple>/   installed sysroots, side by side
+//!   sysroots/<version>/<triple>/   installed sysroots, side by side (the
+//!   sysroots/<version>/<flavor>/<triple>/   default flavor, and the others)
 //!   cargo-config.toml              the cargo config fastmusl owns (included)
 //!   state.toml                     accepted manifest, installed targets, wiring
 //!   lock                           serialises concurrent invocations
@@ -18,6 +19,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+use fastmusl_dist::flavor;
 
 pub const HOME_ENV: &str = "FASTMUSL_HOME";
 
@@ -46,8 +48,26 @@ impl FastmuslHome {
         self.root.join("sysroots")
     }
 
-    pub fn sysroot(&self, version: &str, triple: &str) -> PathBuf {
-        self.sysroots().join(version).join(triple)
+    /// Where `installed` of `triple` lives.
+    pub fn sysroot(&self, triple: &str, installed: &Installed) -> PathBuf {
+        flavor::sysroot_dir(
+            &self.sysroots().join(&installed.version),
+            &installed.flavor,
+            triple,
+        )
+    }
+
+    /// Removes the sysroot `installed` of `triple`, then the directories
+    /// above it that are left empty.
+    pub fn remove_sysroot(&self, triple: &str, installed: &Installed) -> Result<()> {
+        let dir = self.sysroot(triple, installed);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        let version_dir = self.sysroots().join(&installed.version);
+        let _ = std::fs::remove_dir(version_dir.join(&installed.flavor));
+        let _ = std::fs::remove_dir(version_dir);
+        Ok(())
     }
 
     pub fn owned_cargo_config(&self) -> PathBuf {
@@ -185,10 +205,40 @@ pub struct InstallState {
     /// Release timestamp of the newest channel manifest accepted; older
     /// manifests are refused (rollback) unless explicitly allowed.
     pub accepted_release_timestamp: u64,
-    /// Installed sysroot version per target triple.
-    pub targets: BTreeMap<String, String>,
+    /// The installed sysroot per target triple.
+    pub targets: BTreeMap<String, Installed>,
     /// Cargo config files fastmusl has changed, and how to undo it.
     pub wirings: Vec<Wiring>,
+}
+
+/// One target's installed sysroot: from which release, in which flavor.
+///
+/// `state.toml` keeps a default-flavor sysroot as its version string alone,
+/// as fastmusl did before flavors, and another as `{ version, flavor }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    pub version: String,
+    pub flavor: String,
+}
+
+impl Installed {
+    pub fn new(version: &str, flavor: &str) -> Installed {
+        Installed {
+            version: version.to_owned(),
+            flavor: flavor.to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for Installed {
+    /// `V`, or `V, FLAVOR` for a flavor other than the default.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.flavor == flavor::DEFAULT {
+            f.write_str(&self.version)
+        } else {
+            write!(f, "{}, {}", self.version, self.flavor)
+        }
+    }
 }
 
 /// One cargo config file fastmusl edited.
@@ -229,11 +279,23 @@ impl InstallState {
                 as u64;
         }
         if let Some(targets) = doc.get("targets").and_then(|t| t.as_table()) {
-            for (triple, version) in targets {
-                let version = version
-                    .as_str()
-                    .context("a target's version is not a string")?;
-                state.targets.insert(triple.to_owned(), version.to_owned());
+            for (triple, entry) in targets {
+                let installed = if let Some(version) = entry.as_str() {
+                    Installed::new(version, flavor::DEFAULT)
+                } else {
+                    let field = |name: &str| {
+                        entry
+                            .get(name)
+                            .and_then(|v| v.as_str())
+                            .with_context(|| format!("{triple}: no {name} string"))
+                    };
+                    let installed = Installed::new(field("version")?, field("flavor")?);
+                    if !flavor::is_valid_name(&installed.flavor) {
+                        bail!("{triple}: `{}` is not a flavor", installed.flavor);
+                    }
+                    installed
+                };
+                state.targets.insert(triple.to_owned(), installed);
             }
         }
         if let Some(wirings) = doc.get("wiring").and_then(|w| w.as_array_of_tables()) {
@@ -275,8 +337,15 @@ impl InstallState {
         doc["accepted-release-timestamp"] =
             toml_edit::value(self.accepted_release_timestamp as i64);
         let mut targets = toml_edit::Table::new();
-        for (triple, version) in &self.targets {
-            targets[triple.as_str()] = toml_edit::value(version.as_str());
+        for (triple, installed) in &self.targets {
+            targets[triple.as_str()] = if installed.flavor == flavor::DEFAULT {
+                toml_edit::value(installed.version.as_str())
+            } else {
+                let mut entry = toml_edit::InlineTable::new();
+                entry.insert("version", installed.version.as_str().into());
+                entry.insert("flavor", installed.flavor.as_str().into());
+                toml_edit::value(entry)
+            };
         }
         doc["targets"] = toml_edit::Item::Table(targets);
         let mut wirings = toml_edit::ArrayOfTables::new();
@@ -360,9 +429,14 @@ mod tests {
             accepted_release_timestamp: 42,
             ..Default::default()
         };
-        state
-            .targets
-            .insert("x86_64-unknown-linux-musl".into(), "v1".into());
+        state.targets.insert(
+            "x86_64-unknown-linux-musl".into(),
+            Installed::new("v1", "default"),
+        );
+        state.targets.insert(
+            "aarch64-unknown-linux-musl".into(),
+            Installed::new("v1", "secure"),
+        );
         state.wirings.push(Wiring {
             config: "/h/.cargo/config.toml".into(),
             original: Some("# mine\n[build]\njobs = 2 \n\ttrailing\t\n\"quoted\" '''\n".into()),
@@ -375,6 +449,12 @@ mod tests {
             written: "x".into(),
             forced: vec![],
         });
-        assert_eq!(InstallState::parse(&state.to_toml()).unwrap(), state);
+        let text = state.to_toml();
+        assert_eq!(InstallState::parse(&text).unwrap(), state);
+        // A default-flavor target is written as before flavors existed.
+        assert!(
+            text.contains("x86_64-unknown-linux-musl = \"v1\"\n"),
+            "{text}"
+        );
     }
 }

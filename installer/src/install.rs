@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     Output,
     dist_server::DistServer,
-    home::FastmuslHome,
+    home::{FastmuslHome, Installed},
     unpack::{self, MAX_UNPACKED_BYTES},
 };
 
@@ -24,8 +24,8 @@ use crate::{
 pub fn install_sysroot(
     server: &DistServer,
     home: &FastmuslHome,
-    version: &str,
     triple: &str,
+    installed: &Installed,
     sysroot: &SysrootArtifact,
     out: &Output,
 ) -> Result<()> {
@@ -38,34 +38,33 @@ pub fn install_sysroot(
     let bytes = server.fetch(&artifact.url, artifact.size, progress)?;
     check_artifact(&server.location(&artifact.url), &bytes, artifact)?;
     let top = artifact.url.trim_end_matches(".tar.zst");
-    let dir = home.sysroot(version, triple);
+    let dir = home.sysroot(triple, installed);
     unpack::install_archive(&bytes, top, &dir, MAX_UNPACKED_BYTES)
         .with_context(|| format!("installing {}", artifact.url))?;
-    if let Err(e) = check_installed(&dir, version, triple, sysroot) {
-        let _ = std::fs::remove_dir_all(&dir);
-        let _ = std::fs::remove_dir(home.sysroots().join(version));
+    if let Err(e) = check_installed(&dir, triple, installed, sysroot) {
+        let _ = home.remove_sysroot(triple, installed);
         return Err(e.context(format!(
             "{}: the archive does not hold the sysroot the signed manifest describes; \
              it was not installed",
             artifact.url
         )));
     }
-    out.info(&format!("{triple}: installed sysroot {version}"));
+    out.info(&format!("{triple}: installed sysroot {installed}"));
     Ok(())
 }
 
 /// The unpacked sysroot's own manifest agrees with the channel's entry.
 fn check_installed(
     dir: &std::path::Path,
-    version: &str,
     triple: &str,
+    installed: &Installed,
     sysroot: &SysrootArtifact,
 ) -> Result<()> {
     let manifest = SysrootManifest::read(dir)?;
-    if manifest.target != triple || manifest.version != version {
+    let found = Installed::new(&manifest.version, &manifest.flavor);
+    if manifest.target != triple || &found != installed {
         bail!(
-            "it is sysroot {} for {}, not {version} for {triple}",
-            manifest.version,
+            "it is sysroot {found} for {}, not {installed} for {triple}",
             manifest.target
         );
     }

@@ -89,6 +89,11 @@ enum TargetCommand {
         /// Accept a channel manifest older than one already accepted.
         #[arg(long)]
         allow_downgrade: bool,
+        /// Which flavor of sysroot: `default`, or `secure` (mimalloc's secure
+        /// mode; `target list` shows what each is). Adding an installed
+        /// target in another flavor switches it.
+        #[arg(long, value_name = "FLAVOR", default_value = fastmusl_dist::flavor::DEFAULT)]
+        flavor: String,
     },
     /// Remove sysroots; removing the last one restores cargo's config files.
     Remove {
@@ -122,9 +127,11 @@ fn run(command: Command, out: &Output) -> Result<()> {
                 force,
                 project,
                 allow_downgrade,
+                flavor,
             } => target::add(
                 target::AddOptions {
                     targets,
+                    flavor,
                     force,
                     project,
                     allow_downgrade,

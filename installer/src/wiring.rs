@@ -7,24 +7,23 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use fastmusl_dist::{
-    channel::ChannelManifest,
+    channel::SysrootArtifact,
     sysroot::{CargoWiring, SysrootManifest},
 };
 
 use crate::{
     cargo_config::{self, WiringMode},
-    home::{FastmuslHome, InstallState, write_atomic},
+    home::{FastmuslHome, InstallState, Installed, write_atomic},
 };
 
-/// The wiring of installed targets (triple → version), read from their
-/// sysroots' manifests.
+/// The wiring of installed targets, read from their sysroots' manifests.
 pub fn installed(
     home: &FastmuslHome,
-    targets: &BTreeMap<String, String>,
+    targets: &BTreeMap<String, Installed>,
 ) -> Result<Vec<CargoWiring>> {
     targets
         .iter()
-        .map(|(triple, version)| one_installed(home, triple, version))
+        .map(|(triple, installed)| one_installed(home, triple, installed))
         .collect()
 }
 
@@ -34,16 +33,16 @@ pub fn installed(
 /// own file, so nothing of a left-out target is needed to undo them.
 pub fn installed_readable(
     home: &FastmuslHome,
-    targets: &BTreeMap<String, String>,
+    targets: &BTreeMap<String, Installed>,
 ) -> Vec<CargoWiring> {
     targets
         .iter()
-        .filter_map(|(triple, version)| one_installed(home, triple, version).ok())
+        .filter_map(|(triple, installed)| one_installed(home, triple, installed).ok())
         .collect()
 }
 
-fn one_installed(home: &FastmuslHome, triple: &str, version: &str) -> Result<CargoWiring> {
-    let dir = home.sysroot(version, triple);
+fn one_installed(home: &FastmuslHome, triple: &str, installed: &Installed) -> Result<CargoWiring> {
+    let dir = home.sysroot(triple, installed);
     let manifest = SysrootManifest::read(&dir)
         .with_context(|| format!("{triple}: `fastmusl target add {triple}` installs it again"))?;
     Ok(CargoWiring::new(
@@ -54,29 +53,36 @@ fn one_installed(home: &FastmuslHome, triple: &str, version: &str) -> Result<Car
     ))
 }
 
-/// The wiring after installing `release`'s sysroots for `wanted` beside
-/// the installed `targets`: what `fastmusl target add` checks the user's
-/// config against before it downloads anything.
+/// A sysroot `fastmusl target add` is about to install: the signed
+/// channel manifest's entry for it.
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    pub triple: String,
+    pub installed: Installed,
+    pub artifact: SysrootArtifact,
+}
+
+/// The wiring after installing the `wanted` sysroots beside the installed
+/// `targets` (replacing a target's other version or flavor): what
+/// `fastmusl target add` checks the user's config against before it
+/// downloads anything.
 pub fn planned(
     home: &FastmuslHome,
-    targets: &BTreeMap<String, String>,
-    release: &ChannelManifest,
-    wanted: &[String],
+    targets: &BTreeMap<String, Installed>,
+    wanted: &[Wanted],
 ) -> Result<Vec<CargoWiring>> {
-    let version = &release.sysroot.version;
     let mut all = Vec::new();
-    let kept: BTreeMap<String, String> = targets
+    let kept: BTreeMap<String, Installed> = targets
         .iter()
-        .filter(|(t, _)| !wanted.contains(t))
-        .map(|(t, v)| (t.clone(), v.clone()))
+        .filter(|(t, _)| !wanted.iter().any(|w| &w.triple == *t))
+        .map(|(t, i)| (t.clone(), i.clone()))
         .collect();
     all.extend(installed(home, &kept)?);
-    for triple in wanted {
-        let entry = &release.sysroot.target[triple];
+    for w in wanted {
         all.push(CargoWiring::new(
-            triple,
-            &home.sysroot(version, triple),
-            &entry.wiring,
+            &w.triple,
+            &home.sysroot(&w.triple, &w.installed),
+            &w.artifact.wiring,
             std::env::consts::ARCH,
         ));
     }
@@ -89,7 +95,7 @@ pub fn planned(
 pub fn rewire_all(
     home: &FastmuslHome,
     state: &mut InstallState,
-    targets: &BTreeMap<String, String>,
+    targets: &BTreeMap<String, Installed>,
 ) -> Result<()> {
     let all = installed(home, targets)?;
     write_atomic(
@@ -152,12 +158,15 @@ pub fn environment_overrides(targets: &[CargoWiring]) -> Vec<String> {
             }
             warnings.push(if var == "CARGO_BUILD_RUSTFLAGS" {
                 format!(
-                    "{var} is set, but for {} cargo uses the target rustflags fastmusl                      configures instead; put your flags in RUSTFLAGS (with -C                      target-feature=+crt-static) if they must apply there",
+                    "{var} is set, but for {} cargo uses the target rustflags fastmusl \
+                     configures instead; put your flags in RUSTFLAGS (with -C \
+                     target-feature=+crt-static) if they must apply there",
                     lost.join(", ")
                 )
             } else {
                 format!(
-                    "{var} is set, so cargo ignores the rustflags fastmusl configures for {}                      (static linking: -C target-feature=+crt-static); add them to {var}",
+                    "{var} is set, so cargo ignores the rustflags fastmusl configures for {} \
+                     (static linking: -C target-feature=+crt-static); add them to {var}",
                     lost.join(", ")
                 )
             });

@@ -113,7 +113,7 @@ fn build_run_and_doctor(sb: &Sandbox, fastmusl: &Path) {
     for (triple, machine) in [(X86_64, "x86_64 64-bit"), (AARCH64, "aarch64 64-bit")] {
         assert!(
             report.contains(&format!(
-                "{triple}: static {machine} executable, allocator mimalloc v3.4.3"
+                "{triple}: flavor default, static {machine} executable, allocator mimalloc v3.4.3"
             )),
             "{report}"
         );

@@ -309,7 +309,11 @@ fn a_replayed_older_manifest_is_refused_unless_downgrade_is_allowed() {
 /// `expected` and the archive's URL, well before a user would give up, and
 /// nothing written (but the lock file).
 fn assert_download_refused(misbehaviour: Misbehaviour, expected: &str) {
-    let archive = fastmusl_dist::channel::sysroot_artifact_name(&release_version(), X86_64);
+    let archive = fastmusl_dist::channel::sysroot_artifact_name(
+        &release_version(),
+        fastmusl_dist::flavor::DEFAULT,
+        X86_64,
+    );
     let server = MisbehavingServer::serve(&release().dir, &archive, misbehaviour);
     let sb = Sandbox::new(&server.url);
     let unlocked = |sb: &Sandbox| {

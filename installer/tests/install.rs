@@ -108,7 +108,9 @@ fn add_then_plain_cargo_builds_static_mimalloc_binaries_then_remove_restores_con
             platform.elf_bits
         );
         assert!(
-            line.contains(": static ") && line.contains(&expected),
+            line.contains(": flavor default, static ")
+                && line.contains(&expected)
+                && line.contains("secure level 0"),
             "{line}"
         );
     });
@@ -169,6 +171,117 @@ fn with_a_cargo_older_than_include_the_keys_are_edited_in_place() {
         std::fs::read_to_string(sb.cargo_config()).unwrap(),
         USER_CONFIG
     );
+}
+
+/// `--flavor secure` switches an installed target in one command, and
+/// `--flavor default` switches it back to the very same wiring: what cargo
+/// links is the flavor's libc.a (mimalloc reports its secure level), the
+/// other flavor's files are gone, and `target list`, `show` and `doctor`
+/// name the flavor. An unknown flavor is refused, naming the real ones.
+#[test]
+fn a_target_switches_flavor_and_back_with_one_command() {
+    let server = HttpServer::serve(&release().dir);
+    let sb = Sandbox::new(&server.url);
+    std::fs::write(sb.cargo_config(), USER_CONFIG).unwrap();
+    assert_refused(
+        &sb,
+        &["target", "add", X86_64, "--flavor", "fast"],
+        "offers no `fast` flavor; flavors: default, secure",
+    );
+    let version = common::release_version();
+    let sysroots = sb.fastmusl_home().join("sysroots").join(&version);
+    let secure_level_of_a_build = || {
+        let project = sb.project("alloc-churn");
+        let run = sb.cargo(
+            &project,
+            &["run", "--target", X86_64],
+            &[("MIMALLOC_VERBOSE", "1")],
+        );
+        assert!(run.status.success(), "{}", text(&run.stderr));
+        let stderr = text(&run.stderr);
+        stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("secure level: "))
+            .unwrap_or_else(|| panic!("no secure level in:\n{stderr}"))
+            .to_owned()
+    };
+
+    sb.fastmusl_ok(&["target", "add", X86_64]);
+    let default_wiring =
+        std::fs::read_to_string(sb.fastmusl_home().join("cargo-config.toml")).unwrap();
+    let default_config = std::fs::read_to_string(sb.cargo_config()).unwrap();
+    assert_eq!(secure_level_of_a_build(), "0");
+
+    let switched = sb.fastmusl_ok(&["target", "add", X86_64, "--flavor", "secure"]);
+    assert!(
+        text(&switched.stderr).contains(&format!(
+            "{X86_64}: switched from {version} to {version}, secure"
+        )),
+        "{}",
+        text(&switched.stderr)
+    );
+    assert!(
+        !sysroots.join(X86_64).exists(),
+        "the default flavor's sysroot is left"
+    );
+    assert!(
+        sysroots
+            .join("secure")
+            .join(X86_64)
+            .join("lib/libc.a")
+            .is_file()
+    );
+    let list = sb.fastmusl_ok(&["target", "list", "--installed"]);
+    assert_eq!(
+        text(&list.stdout),
+        format!("{X86_64} ({version}, secure)\n")
+    );
+    let offered = sb.fastmusl_ok(&["target", "list"]);
+    assert!(
+        text(&offered.stdout).contains(&format!(
+            "{X86_64}  flavors: default, secure  (installed: {version}, secure)"
+        )),
+        "{}",
+        text(&offered.stdout)
+    );
+    let show = sb.fastmusl_ok(&["show"]);
+    assert!(
+        text(&show.stdout).contains(&format!("{X86_64}  {version}  flavor secure  ")),
+        "{}",
+        text(&show.stdout)
+    );
+    assert_eq!(secure_level_of_a_build(), "4");
+    let doctor = sb.fastmusl_ok(&["doctor"]);
+    let report = text(&doctor.stdout);
+    assert!(
+        report.contains(&format!(
+            "{X86_64}: flavor secure, static x86_64 64-bit executable"
+        )) && report.contains("secure level 4"),
+        "{report}"
+    );
+
+    sb.fastmusl_ok(&["target", "add", X86_64, "--flavor", "default"]);
+    assert_eq!(
+        std::fs::read_to_string(sb.fastmusl_home().join("cargo-config.toml")).unwrap(),
+        default_wiring
+    );
+    assert_eq!(
+        std::fs::read_to_string(sb.cargo_config()).unwrap(),
+        default_config
+    );
+    assert!(
+        !sysroots.join("secure").exists(),
+        "the secure flavor's sysroot is left"
+    );
+    assert_eq!(secure_level_of_a_build(), "0");
+
+    sb.fastmusl_ok(&["target", "remove", X86_64]);
+    assert_eq!(
+        std::fs::read_to_string(sb.cargo_config()).unwrap(),
+        USER_CONFIG
+    );
+    let left = tree(&sb.fastmusl_home().join("sysroots"));
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! sysroots into a release directory that can be uploaded as-is to any
 //! static host:
 //!
-//! - `fastmusl-sysroot-<version>-<triple>.tar.zst` per target: directories
+//! - `fastmusl-sysroot-<version>-<triple>.tar.zst` per target, and
+//!   `fastmusl-sysroot-<version>-<flavor>-<triple>.tar.zst` for each further
+//!   flavor (`[[flavor]]` in sysroots/targets.toml): directories
 //!   and regular files only (a symlink in the tree is an error), reproducible
 //!   (entries sorted, fixed mtime, uid/gid 0, no owner names, normalised
 //!   modes, no extended attributes; zstd level 19), with `.sha256` and, when
@@ -21,8 +23,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use fastmusl_dist::{
-    channel::{self, Artifact, ChannelManifest, InstallerRelease, SysrootArtifact, SysrootRelease},
-    rust_std,
+    channel::{
+        self, Artifact, ChannelManifest, FlavorRelease, InstallerRelease, SysrootArtifact,
+        SysrootRelease,
+    },
+    flavor, rust_std,
     signature::TrustedComment,
 };
 use xshell::{Shell, cmd};
@@ -30,7 +35,7 @@ use xshell::{Shell, cmd};
 use crate::{
     fixture::Sysroot,
     pins::{self, SourcePins},
-    platforms::TargetTriple,
+    platforms::{PlatformTable, TargetTriple},
     project_root,
     signing::{ReleaseSigner, SIGN_KEY_ENV},
     sysroot::{self, SysrootRequest},
@@ -109,44 +114,62 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
 
     std::fs::create_dir_all(&request.out)
         .with_context(|| format!("creating {}", request.out.display()))?;
-    let mut targets = std::collections::BTreeMap::new();
+    let flavors = PlatformTable::project()?.flavor;
+    // By flavor, then triple.
+    let mut released =
+        std::collections::BTreeMap::<String, std::collections::BTreeMap<_, _>>::new();
     let mut artifacts = Vec::new();
     let mut sysroot_dirs = Vec::new();
     for triple in &request.targets {
-        let dir = sysroot::build_or_reuse(&SysrootRequest {
+        let default_dir = sysroot::build_or_reuse(&SysrootRequest {
             triple: triple.clone(),
             mirror: request.mirror.clone(),
             out_root: request.sysroot_root.clone(),
         })?;
-        let (manifest, _) = sysroot::read_manifest(&dir)?.context("the sysroot has no manifest")?;
-        sysroot_dirs.push(dir.clone());
-        if manifest.version != version {
-            bail!(
-                "{} holds sysroot {}, expected {version}",
-                dir.display(),
-                manifest.version
+        sysroot_dirs.push(default_dir);
+        for flavor in &flavors {
+            let dir = sysroot::sysroot_dir(&request.sysroot_root, &flavor.name, triple.as_str());
+            let (manifest, _) =
+                sysroot::read_manifest(&dir)?.context("the sysroot has no manifest")?;
+            if manifest.version != version || manifest.flavor != flavor.name {
+                bail!(
+                    "{} holds sysroot {} ({}), expected {version} ({})",
+                    dir.display(),
+                    manifest.version,
+                    manifest.flavor,
+                    flavor.name
+                );
+            }
+            let name = channel::sysroot_artifact_name(&version, &flavor.name, triple.as_str());
+            let top = name.trim_end_matches(".tar.zst");
+            let tar = pack_tree(&dir, top, archive_mtime)?;
+            let zst = compress(&tar, request.compression_cache.as_deref())?;
+            let path = request.out.join(&name);
+            let artifact = publish(signer.as_ref(), &request.out, &name, &zst, &version)?;
+            eprintln!(
+                "fastmusl: {name}: {} bytes ({} unpacked)",
+                zst.len(),
+                tar.len()
             );
+            released.entry(flavor.name.clone()).or_default().insert(
+                triple.to_string(),
+                SysrootArtifact {
+                    artifact,
+                    wiring: manifest.wiring,
+                },
+            );
+            artifacts.push(path);
         }
-        let name = channel::sysroot_artifact_name(&version, triple.as_str());
-        let top = name.trim_end_matches(".tar.zst");
-        let tar = pack_tree(&dir, top, archive_mtime)?;
-        let zst = compress(&tar, request.compression_cache.as_deref())?;
-        let path = request.out.join(&name);
-        let artifact = publish(signer.as_ref(), &request.out, &name, &zst, &version)?;
-        eprintln!(
-            "fastmusl: {name}: {} bytes ({} unpacked)",
-            zst.len(),
-            tar.len()
-        );
-        targets.insert(
-            triple.to_string(),
-            SysrootArtifact {
-                artifact,
-                wiring: manifest.wiring,
-            },
-        );
-        artifacts.push(path);
     }
+    let targets = released.remove(flavor::DEFAULT).unwrap_or_default();
+    let other_flavors = flavors
+        .iter()
+        .filter_map(|f| {
+            let target = released.remove(&f.name)?;
+            let summary = f.summary.clone();
+            Some((f.name.clone(), FlavorRelease { summary, target }))
+        })
+        .collect();
 
     let installer = if request.with_installer {
         let installer_version = installer_version()?;
@@ -197,6 +220,7 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
         sysroot: SysrootRelease {
             version: version.clone(),
             target: targets,
+            flavor: other_flavors,
         },
         installer,
     };

@@ -26,8 +26,13 @@ fn main() -> Result<()> {
                 mirror,
                 out_root: out.unwrap_or_else(default_sysroot_root),
             };
-            let dir = sysroot::build_or_reuse(&request)?;
-            println!("{}", dir.display());
+            sysroot::build_or_reuse(&request)?;
+            // One line per flavor, the default first.
+            for flavor in xtask::platforms::PlatformTable::project()?.flavor {
+                let dir =
+                    sysroot::sysroot_dir(&request.out_root, &flavor.name, request.triple.as_str());
+                println!("{}", dir.display());
+            }
         }
         flags::Command::Demo { target, mirror } => {
             let request = SysrootRequest {

@@ -11,7 +11,20 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct PlatformTable {
     pub common: CommonFlags,
+    /// The flavors every sysroot is built in, the default first.
+    pub flavor: Vec<FlavorRow>,
     pub target: Vec<TargetPlatform>,
+}
+
+/// One flavor of every target's sysroot (see `fastmusl_dist::flavor`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FlavorRow {
+    pub name: String,
+    /// One line on what it is, as the channel manifest carries it.
+    pub summary: String,
+    /// mimalloc's flags for this flavor, after `[common]`'s.
+    pub mimalloc_cflags: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -160,7 +173,39 @@ impl PlatformTable {
                 bail!("{}: target {} is listed twice", path.display(), row.triple);
             }
         }
+        let names: Vec<&str> = table.flavor.iter().map(|f| f.name.as_str()).collect();
+        if names.first() != Some(&fastmusl_dist::flavor::DEFAULT) {
+            bail!(
+                "{}: the first [[flavor]] must be `{}`",
+                path.display(),
+                fastmusl_dist::flavor::DEFAULT
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        for name in names {
+            if !fastmusl_dist::flavor::is_valid_name(name) || !seen.insert(name) {
+                bail!(
+                    "{}: flavor `{name}` is listed twice or is not a flavor name \
+                     (lowercase letters and digits)",
+                    path.display()
+                );
+            }
+        }
         Ok(table)
+    }
+
+    /// The flavor called `name`.
+    pub fn flavor(&self, name: &str) -> Result<&FlavorRow> {
+        self.flavor
+            .iter()
+            .find(|f| f.name == name)
+            .with_context(|| {
+                let known: Vec<&str> = self.flavor.iter().map(|f| f.name.as_str()).collect();
+                format!(
+                    "there is no sysroot flavor `{name}`; flavors: {}",
+                    known.join(", ")
+                )
+            })
     }
 
     pub fn get(&self, triple: &TargetTriple) -> Result<&TargetPlatform> {

@@ -1,13 +1,16 @@
-//! `cargo xtask sysroot --target T`: builds (or reuses) the sysroot of one
-//! target: musl with mimalloc as its allocator, crt objects, musl and Linux
-//! UAPI headers, the wrappers in `bin/`, and `fastmusl-sysroot.toml`.
+//! `cargo xtask sysroot --target T`: builds (or reuses) the sysroots of one
+//! target, one per flavor: musl with mimalloc as its allocator, crt objects,
+//! musl and Linux UAPI headers, the wrappers in `bin/`, and
+//! `fastmusl-sysroot.toml`.
 //!
 //! Steps: check the host tools; fingerprint every declared input and reuse
-//! the existing sysroot if the fingerprint matches; fetch and verify the
+//! the existing sysroots if the fingerprint matches; fetch and verify the
 //! sources; unpack, patch, configure and make musl in a fresh build
-//! directory; install into a staging directory beside the destination and
-//! rename it into place, so an interrupted build never leaves a half-made
-//! sysroot where a finished one is expected.
+//! directory; install into a staging directory beside the destination; for
+//! each further flavor, copy the stage and replace its libc.a with one whose
+//! mimalloc object is compiled with the flavor's flags (the rest of musl is
+//! built once); rename the stages into place, so an interrupted build never
+//! leaves a half-made sysroot where a finished one is expected.
 
 use std::{
     fs::File,
@@ -16,7 +19,10 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use fastmusl_dist::sysroot::{SysrootManifest, SysrootWiring};
+use fastmusl_dist::{
+    flavor,
+    sysroot::{SysrootManifest, SysrootWiring},
+};
 use serde::{Deserialize, Serialize};
 use xshell::{Shell, cmd};
 
@@ -25,7 +31,7 @@ use crate::{
     fetch::{self, VerifiedSource},
     link_runtime::{self, RuntimeBuild},
     pins::{self, SourcePin, SourcePins},
-    platforms::{PlatformTable, TargetPlatform, TargetTriple},
+    platforms::{FlavorRow, PlatformTable, TargetPlatform, TargetTriple},
     project_root,
     tree_hash::{Tree, sha256_hex},
     wrappers,
@@ -68,8 +74,24 @@ pub struct SysrootRequest {
     pub triple: TargetTriple,
     /// A directory holding the pinned source archives, instead of downloading.
     pub mirror: Option<PathBuf>,
-    /// Where sysroots go: `<out_root>/<triple>/`.
+    /// Where sysroots go: `<out_root>/<triple>/` for the default flavor,
+    /// `<out_root>/<flavor>/<triple>/` for the others (`sysroot_dir`).
     pub out_root: PathBuf,
+}
+
+/// Where the sysroot of `triple` in `flavor` is built below `out_root`.
+pub fn sysroot_dir(out_root: &Path, flavor: &str, triple: &str) -> PathBuf {
+    flavor::sysroot_dir(out_root, flavor, triple)
+}
+
+/// The mimalloc object of one flavor's libc.a as compiled, before its
+/// symbols were made local (so it still exports the mi_* API): what tests
+/// link mimalloc's own test programs with. Kept in the build directory.
+pub fn unlocalised_glue(out_root: &Path, flavor: &str, triple: &str) -> PathBuf {
+    out_root
+        .join(".build")
+        .join(triple)
+        .join(format!("glue-{flavor}.o"))
 }
 
 /// What `fastmusl-sysroot.toml` records about how the sysroot was made,
@@ -132,6 +154,7 @@ struct BuildInputs {
     rustflags: Vec<String>,
     common_cflags: Vec<String>,
     mimalloc_cflags: Vec<String>,
+    flavors: Vec<FlavorRow>,
     patches: Vec<(String, PathBuf, Vec<u8>)>,
     clang_version: String,
 }
@@ -168,20 +191,22 @@ impl BuildInputs {
             rustflags: table.common.rustflags.clone(),
             common_cflags: table.common.cflags.clone(),
             mimalloc_cflags: table.common.mimalloc_cflags.clone(),
+            flavors: table.flavor.clone(),
             patches,
             clang_version,
         })
     }
 
-    /// The fingerprint: pins, the target's row, the common flags, patches,
-    /// wrapper sources, this recipe's own source, and the compiler version.
+    /// The fingerprint: pins, the target's row, the common flags, the
+    /// flavors, patches, wrapper sources, this recipe's own source, and the
+    /// compiler version.
     fn fingerprint(&self) -> Result<String> {
         let mut text = String::new();
         text += &toml::to_string(&self.pins)?;
         text += &toml::to_string(&self.platform)?;
         text += &format!(
-            "{:?}{:?}{:?}\n",
-            self.rustflags, self.common_cflags, self.mimalloc_cflags
+            "{:?}{:?}{:?}{:?}\n",
+            self.rustflags, self.common_cflags, self.mimalloc_cflags, self.flavors
         );
         for (name, _, bytes) in &self.patches {
             text += &format!("patch {name} {}\n", sha256_hex(bytes));
@@ -230,12 +255,13 @@ impl BuildInputs {
             .collect()
     }
 
-    /// mimalloc's flags plus a fixed `__DATE__`/`__TIME__` (mimalloc prints
-    /// them in its verbose banner; the build time would make libc.a differ
-    /// from build to build).
-    fn mimalloc_cflags(&self) -> Vec<String> {
+    /// mimalloc's flags for `flavor` plus a fixed `__DATE__`/`__TIME__`
+    /// (mimalloc prints them in its verbose banner; the build time would
+    /// make libc.a differ from build to build).
+    fn mimalloc_cflags(&self, flavor: &FlavorRow) -> Vec<String> {
         let date = pins::c_date_string(self.pins.source_date_epoch());
         let mut flags = self.mimalloc_cflags.clone();
+        flags.extend(flavor.mimalloc_cflags.iter().cloned());
         flags.extend(self.platform.cflags.iter().cloned());
         flags.push("-Wno-builtin-macro-redefined".to_owned());
         flags.push(format!("-D__DATE__=\"{date}\""));
@@ -253,21 +279,24 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
     let triple = inputs.platform.triple.as_str();
     std::fs::create_dir_all(&request.out_root)
         .with_context(|| format!("creating {}", request.out_root.display()))?;
-    let dest = request.out_root.join(triple);
+    let dest = |flavor: &str| sysroot_dir(&request.out_root, flavor, triple);
 
     // One build per target at a time (tests share sysroots across threads
     // and processes); the second waits and then finds the sysroot ready.
     let lock = File::create(request.out_root.join(format!(".{triple}.lock")))?;
     lock.lock().context("locking the sysroot directory")?;
 
-    if let Some((existing, record)) = read_manifest(&dest)?
-        && record.inputs_sha256 == fingerprint
-    {
+    let mut up_to_date = true;
+    for f in &inputs.flavors {
+        up_to_date &= read_manifest(&dest(&f.name))?
+            .is_some_and(|(_, record)| record.inputs_sha256 == fingerprint);
+    }
+    if up_to_date {
         eprintln!(
             "fastmusl: sysroot {} for {triple} is up to date",
-            existing.version
+            inputs.pins.sysroot_version()
         );
-        return Ok(dest);
+        return Ok(dest(flavor::DEFAULT));
     }
 
     let started = Instant::now();
@@ -307,12 +336,16 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
     )?;
 
     let build_dir = request.out_root.join(".build").join(triple);
-    let stage = request.out_root.join(format!(".{triple}.stage"));
-    for dir in [&build_dir, &stage] {
+    let stage = |flavor: &str| request.out_root.join(format!(".{triple}.{flavor}.stage"));
+    for dir in
+        std::iter::once(build_dir.clone()).chain(inputs.flavors.iter().map(|f| stage(&f.name)))
+    {
         if dir.exists() {
-            std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
         }
     }
+    let default_flavor = &inputs.flavors[0];
+    let stage_default = stage(&default_flavor.name);
     std::fs::create_dir_all(&build_dir)?;
     let log_path = build_dir.join("build.log");
     let mut log = BuildLog {
@@ -360,15 +393,14 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
         }
     }
 
-    make_musl(
-        &sh,
-        &inputs,
-        &build_dir,
-        &musl_dir,
-        &mimalloc_dir,
-        &stage,
-        &mut log,
-    )?;
+    let musl_build = MuslBuild {
+        sh: &sh,
+        inputs: &inputs,
+        build_dir: &build_dir,
+        musl_dir: &musl_dir,
+        mimalloc_dir: &mimalloc_dir,
+    };
+    musl_build.make(default_flavor, &stage_default, &mut log)?;
     let runtimes_dir = build_dir.join("llvm-runtimes");
     llvm_runtimes
         .unpack(&runtimes_dir)
@@ -378,14 +410,14 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
         &RuntimeBuild {
             clang_target: &inputs.platform.clang_target,
             cflags: &inputs.cflags(),
-            stage: &stage,
+            stage: &stage_default,
             build_dir: &build_dir,
             llvm_runtimes: &runtimes_dir,
         },
         &mut log,
     )?;
-    copy_uapi_headers(&inputs.platform, &stage.join("include"))?;
-    let tools = wrappers::write_wrappers(&stage, &inputs.platform)?;
+    copy_uapi_headers(&inputs.platform, &stage_default.join("include"))?;
+    let tools = wrappers::write_wrappers(&stage_default, &inputs.platform)?;
 
     let record = BuildRecord {
         inputs_sha256: fingerprint,
@@ -414,41 +446,68 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
         flags: FlagsRecord {
             configure: inputs.configure_args(),
             cflags: inputs.cflags(),
-            mimalloc_cflags: inputs.mimalloc_cflags(),
+            mimalloc_cflags: inputs.mimalloc_cflags(default_flavor),
         },
     };
-    let manifest = SysrootManifest {
-        version: inputs.pins.sysroot_version(),
-        target: triple.to_owned(),
-        wiring: SysrootWiring {
-            linker: relative_to(&tools.linker, &stage),
-            cc: relative_to(&tools.cc, &stage),
-            ar: relative_to(&tools.ar, &stage),
-            rustflags: inputs.rustflags(),
-            runner: inputs.platform.runner(),
-        },
-        build: toml::Table::try_from(&record)?,
+    let wiring = SysrootWiring {
+        linker: relative_to(&tools.linker, &stage_default),
+        cc: relative_to(&tools.cc, &stage_default),
+        ar: relative_to(&tools.ar, &stage_default),
+        rustflags: inputs.rustflags(),
+        runner: inputs.platform.runner(),
     };
-    std::fs::write(stage.join(MANIFEST_FILE), manifest.to_toml())?;
+    let write_manifest = |flavor: &FlavorRow, stage: &Path| -> Result<()> {
+        let mut record = record.clone();
+        record.flags.mimalloc_cflags = inputs.mimalloc_cflags(flavor);
+        let manifest = SysrootManifest {
+            version: inputs.pins.sysroot_version(),
+            target: triple.to_owned(),
+            flavor: flavor.name.clone(),
+            wiring: wiring.clone(),
+            build: toml::Table::try_from(&record)?,
+        };
+        std::fs::write(stage.join(MANIFEST_FILE), manifest.to_toml())?;
+        Ok(())
+    };
+    write_manifest(default_flavor, &stage_default)?;
+    // The other flavors: the same tree, another libc.a.
+    for flavor in &inputs.flavors[1..] {
+        let stage = stage(&flavor.name);
+        copy_tree(&stage_default, &stage)?;
+        musl_build.relink_libc(flavor, &stage, &mut log)?;
+        write_manifest(flavor, &stage)?;
+    }
 
-    // Swap into place: the old sysroot stays whole until the new one is.
-    let old = request.out_root.join(format!(".{triple}.old"));
-    if old.exists() {
-        std::fs::remove_dir_all(&old)?;
-    }
-    if dest.exists() {
-        std::fs::rename(&dest, &old)?;
-    }
-    std::fs::rename(&stage, &dest)?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old)?;
+    // Swap into place: an old sysroot stays whole until its new one is.
+    for flavor in &inputs.flavors {
+        let (stage, dest) = (stage(&flavor.name), dest(&flavor.name));
+        let old = request
+            .out_root
+            .join(format!(".{triple}.{}.old", flavor.name));
+        if old.exists() {
+            std::fs::remove_dir_all(&old)?;
+        }
+        if dest.exists() {
+            std::fs::rename(&dest, &old)?;
+        }
+        std::fs::create_dir_all(dest.parent().expect("a sysroot has a parent"))?;
+        std::fs::rename(&stage, &dest)?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old)?;
+        }
     }
     eprintln!(
-        "fastmusl: built {} for {triple} in {:.1} s",
-        manifest.version,
+        "fastmusl: built {} for {triple} ({}) in {:.1} s",
+        inputs.pins.sysroot_version(),
+        inputs
+            .flavors
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         started.elapsed().as_secs_f64()
     );
-    Ok(dest)
+    Ok(dest(flavor::DEFAULT))
 }
 
 /// The sysroot's manifest and build record; `None` when there is none, or
@@ -560,60 +619,120 @@ fn unpack_and_patch(
     Ok(())
 }
 
-fn make_musl(
-    sh: &Shell,
-    inputs: &BuildInputs,
-    build_dir: &Path,
-    musl_dir: &Path,
-    mimalloc_dir: &Path,
-    stage: &Path,
-    log: &mut BuildLog,
-) -> Result<()> {
-    let _dir = sh.push_dir(musl_dir);
-    // Outputs must not depend on where or when they were built.
-    let _env = [
-        sh.push_env("LC_ALL", "C"),
-        sh.push_env("TZ", "UTC"),
-        sh.push_env(
-            "SOURCE_DATE_EPOCH",
-            inputs.pins.source_date_epoch().to_string(),
-        ),
-    ];
-    let prefix_map = format!("-ffile-prefix-map={}=/fastmusl-build", build_dir.display());
-    let mut cflags = inputs.cflags();
-    cflags.push(prefix_map.clone());
-    let cflags = cflags.join(" ");
-    let cc = format!("clang --target={}", inputs.platform.clang_target);
-    let configure = inputs.configure_args();
-    log.run(cmd!(
-        sh,
-        "./configure {configure...} CC={cc} AR=llvm-ar RANLIB=llvm-ranlib CFLAGS={cflags}"
-    ))
-    .context("configuring musl")?;
+/// musl's build tree, configured and made once per target; flavors differ
+/// only in the mimalloc object.
+struct MuslBuild<'a> {
+    sh: &'a Shell,
+    inputs: &'a BuildInputs,
+    build_dir: &'a Path,
+    musl_dir: &'a Path,
+    mimalloc_dir: &'a Path,
+}
 
-    // CFLAGS_MIMALLOC_EXTRA reaches a shell through make's recipe: quote it.
-    let mut mimalloc_cflags = inputs.mimalloc_cflags();
-    mimalloc_cflags.push(prefix_map);
-    let mimalloc_cflags: Vec<String> = mimalloc_cflags.iter().map(|f| shell_quote(f)).collect();
-    let mimalloc_cflags = mimalloc_cflags.join(" ");
-    let jobs = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .to_string();
-    let make_vars = vec![
-        format!("MIMALLOC_SRCDIR={}", mimalloc_dir.display()),
-        "OBJCOPY=llvm-objcopy".to_owned(),
-        format!("CFLAGS_MIMALLOC_EXTRA={mimalloc_cflags}"),
-    ];
-    let build_vars = make_vars.clone();
-    log.run(cmd!(sh, "make -j{jobs} {build_vars...}"))
-        .context("building musl")?;
-    let destdir = format!("DESTDIR={}", stage.display());
-    log.run(cmd!(
-        sh,
-        "make install-libs install-headers {make_vars...} {destdir}"
-    ))
-    .context("installing musl into the staging directory")?;
-    Ok(())
+/// Where musl's Makefile (patches/musl/0001) puts the mimalloc object, and
+/// the same before localisation.
+const GLUE_OBJECT: &str = "obj/src/malloc/mimalloc/glue.lo";
+const GLUE_OBJECT_FULL: &str = "obj/src/malloc/mimalloc/glue.lo.full";
+
+impl MuslBuild<'_> {
+    /// Configures and makes musl with `flavor`'s mimalloc flags, and
+    /// installs its libraries and headers into `stage`.
+    fn make(&self, flavor: &FlavorRow, stage: &Path, log: &mut BuildLog) -> Result<()> {
+        let sh = self.sh;
+        let _dir = sh.push_dir(self.musl_dir);
+        let _env = self.reproducible_env();
+        let cflags = self.inputs.cflags();
+        let cflags = cflags
+            .iter()
+            .chain([&self.prefix_map()])
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let cc = format!("clang --target={}", self.inputs.platform.clang_target);
+        let configure = self.inputs.configure_args();
+        log.run(cmd!(
+            sh,
+            "./configure {configure...} CC={cc} AR=llvm-ar RANLIB=llvm-ranlib CFLAGS={cflags}"
+        ))
+        .context("configuring musl")?;
+        let jobs = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .to_string();
+        let make_vars = self.make_vars(flavor);
+        let build_vars = make_vars.clone();
+        log.run(cmd!(sh, "make -j{jobs} {build_vars...}"))
+            .context("building musl")?;
+        let destdir = format!("DESTDIR={}", stage.display());
+        log.run(cmd!(
+            sh,
+            "make install-libs install-headers {make_vars...} {destdir}"
+        ))
+        .context("installing musl into the staging directory")?;
+        self.keep_unlocalised_glue(flavor)
+    }
+
+    /// Compiles the mimalloc object again with `flavor`'s flags, re-makes
+    /// libc.a around it and puts that into `stage` (a copy of a made
+    /// flavor's tree). Nothing else in libc.a changes.
+    fn relink_libc(&self, flavor: &FlavorRow, stage: &Path, log: &mut BuildLog) -> Result<()> {
+        let sh = self.sh;
+        let _dir = sh.push_dir(self.musl_dir);
+        let _env = self.reproducible_env();
+        for file in [GLUE_OBJECT, GLUE_OBJECT_FULL, "lib/libc.a"] {
+            let path = self.musl_dir.join(file);
+            if path.exists() {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
+            }
+        }
+        let make_vars = self.make_vars(flavor);
+        log.run(cmd!(sh, "make lib/libc.a {make_vars...}"))
+            .with_context(|| format!("building libc.a for the {} flavor", flavor.name))?;
+        std::fs::copy(self.musl_dir.join("lib/libc.a"), stage.join("lib/libc.a"))
+            .context("installing the flavor's libc.a")?;
+        self.keep_unlocalised_glue(flavor)
+    }
+
+    fn keep_unlocalised_glue(&self, flavor: &FlavorRow) -> Result<()> {
+        let to = self.build_dir.join(format!("glue-{}.o", flavor.name));
+        std::fs::copy(self.musl_dir.join(GLUE_OBJECT_FULL), &to)
+            .with_context(|| format!("keeping the mimalloc object as {}", to.display()))?;
+        Ok(())
+    }
+
+    /// Outputs must not depend on where or when they were built.
+    fn reproducible_env(&self) -> [xshell::PushEnv<'_>; 3] {
+        let sh = self.sh;
+        [
+            sh.push_env("LC_ALL", "C"),
+            sh.push_env("TZ", "UTC"),
+            sh.push_env(
+                "SOURCE_DATE_EPOCH",
+                self.inputs.pins.source_date_epoch().to_string(),
+            ),
+        ]
+    }
+
+    fn prefix_map(&self) -> String {
+        format!(
+            "-ffile-prefix-map={}=/fastmusl-build",
+            self.build_dir.display()
+        )
+    }
+
+    /// The variables of every make run: where mimalloc is, and its flags
+    /// for `flavor`.
+    fn make_vars(&self, flavor: &FlavorRow) -> Vec<String> {
+        // CFLAGS_MIMALLOC_EXTRA reaches a shell through make's recipe: quote it.
+        let mut mimalloc_cflags = self.inputs.mimalloc_cflags(flavor);
+        mimalloc_cflags.push(self.prefix_map());
+        let mimalloc_cflags: Vec<String> = mimalloc_cflags.iter().map(|f| shell_quote(f)).collect();
+        vec![
+            format!("MIMALLOC_SRCDIR={}", self.mimalloc_dir.display()),
+            "OBJCOPY=llvm-objcopy".to_owned(),
+            format!("CFLAGS_MIMALLOC_EXTRA={}", mimalloc_cflags.join(" ")),
+        ]
+    }
 }
 
 fn copy_uapi_headers(platform: &TargetPlatform, include: &Path) -> Result<()> {
@@ -636,7 +755,11 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
             std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
         } else {
             if dst.exists() {
-                bail!("{} would overwrite a musl header", dst.display());
+                bail!(
+                    "copying {}: {} already exists",
+                    src.display(),
+                    dst.display()
+                );
             }
             std::fs::copy(&src, &dst).with_context(|| format!("copying {}", src.display()))?;
         }

@@ -1,4 +1,4 @@
-//! The benchmark harness works: `cargo xtask bench --quick` builds all five
+//! The benchmark harness works: `cargo xtask bench --quick` builds all six
 //! variants, checks each runs with the allocator it claims, runs every
 //! workload (the HTTP server under its load generator too) and writes the
 //! reports and the plot. (It says nothing about speed: the
@@ -18,7 +18,7 @@ fn the_quick_smoke_run_builds_checks_and_reports_every_variant() {
         .iter()
         .map(|m| m["variant"].as_str().unwrap())
         .collect();
-    assert_eq!(variants.len(), 5, "{variants:?}");
+    assert_eq!(variants.len(), 6, "{variants:?}");
     for m in measurements {
         let figure = match m["http"].as_object() {
             Some(http) => http["requests_per_s"]["median"].as_f64(),
@@ -30,7 +30,7 @@ fn the_quick_smoke_run_builds_checks_and_reports_every_variant() {
         .iter()
         .filter(|m| m["http"].is_object())
         .collect();
-    assert_eq!(http.len(), 5, "one HTTP measurement per variant");
+    assert_eq!(http.len(), 6, "one HTTP measurement per variant");
     for m in http {
         let p50 = m["http"]["p50_ms"]["median"].as_f64().unwrap();
         let p99 = m["http"]["p99_ms"]["median"].as_f64().unwrap();
@@ -61,10 +61,15 @@ fn the_quick_smoke_run_builds_checks_and_reports_every_variant() {
         assert!(markdown.contains(&format!("| {row} |")), "{markdown}");
     }
     assert!(markdown.contains("\nMisses: "), "{markdown}");
+    assert!(
+        markdown.contains("| workload | secure ÷ fastmusl | stock musl ÷ secure |"),
+        "{markdown}"
+    );
     for allocator in [
         "| glibc | glibc malloc |",
         "| stock musl | musl mallocng |",
-        "| fastmusl | mimalloc v3.4.3 (in libc) |",
+        "| fastmusl | mimalloc v3.4.3 (in libc, default flavor: secure level 0) |",
+        "| fastmusl secure | mimalloc v3.4.3 (in libc, secure flavor: secure level 4) |",
         "(mimalloc crate) |",
     ] {
         assert!(markdown.contains(allocator), "{markdown}");

@@ -13,8 +13,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    AARCH64, X86_64, c_test_source, compile_c, for_each_target, mimalloc_tree, run_ok,
-    run_with_timeout, stderr_of, stdout_of, sysroot,
+    AARCH64, X86_64, c_test_source, compile_c, for_each_of, for_each_target, mimalloc_tree, run_ok,
+    run_with_timeout, stderr_of, stdout_of, sysroot, sysroot_in, unlocalised_glue,
 };
 
 #[test]
@@ -233,21 +233,6 @@ fn fork_from_a_busy_multithreaded_parent_never_hangs() {
     });
 }
 
-/// The glue object as compiled, before its symbols were made local: it
-/// still exports the mi_* API that some tests use as a lever.
-fn unlocalised_glue(s: &xtask::fixture::Sysroot) -> PathBuf {
-    let glue = mimalloc_tree(s)
-        .parent()
-        .unwrap()
-        .join("musl/obj/src/malloc/mimalloc/glue.lo.full");
-    assert!(
-        glue.exists(),
-        "{} is missing: rebuild the sysroot",
-        glue.display()
-    );
-    glue
-}
-
 /// Forks at the moment another thread holds a mimalloc lock (made certain
 /// through API callbacks that run under the lock), and checks the control:
 /// the same program with musl's call to __malloc_atfork redirected to a
@@ -351,6 +336,61 @@ fn heap_misuse_ends_the_program_instead_of_hanging() {
     });
 }
 
+/// The secure flavor stops each kind of misuse the moment it shows:
+/// mimalloc's message and SIGABRT, on x86_64 and aarch64. A double free is
+/// caught at the second free, before the program goes on; the writes when
+/// the block is freed (its padding canary) or when the overwritten link is
+/// read. The default flavor, from the same C, does not say so: detection is
+/// the flavor's doing.
+#[test]
+fn the_secure_flavor_detects_heap_misuse() {
+    for_each_of(&[X86_64, AARCH64], |triple| {
+        let secure = sysroot_in(triple, "secure");
+        let default = sysroot(triple);
+        let source = [c_test_source("heap_misuse.c")];
+        let bin = compile_c(secure, "heap_misuse", &source, &[]);
+        let default_bin = compile_c(default, "heap_misuse", &source, &[]);
+        for (mode, printed, message) in [
+            ("double-free", "", "double free detected of block "),
+            (
+                "double-free-in-thread",
+                "",
+                "double free detected of block ",
+            ),
+            (
+                "overflow",
+                "misused: overflow\n",
+                "buffer overflow in theap block ",
+            ),
+            (
+                "use-after-free",
+                "misused: use-after-free\n",
+                "corrupted free list entry of size ",
+            ),
+        ] {
+            let out = common::run(secure, &bin, &[mode], &[], Duration::from_secs(60));
+            let stderr = stderr_of(&out);
+            assert_eq!(
+                out.status.signal(),
+                Some(SIGABRT),
+                "{triple} {mode}: {}\n{stderr}",
+                out.status
+            );
+            assert_eq!(stdout_of(&out), printed, "{triple} {mode}");
+            assert!(
+                stderr.starts_with("mimalloc: error: ") && stderr.contains(message),
+                "{triple} {mode}: {stderr}"
+            );
+            let out = common::run(default, &default_bin, &[mode], &[], Duration::from_secs(60));
+            assert!(
+                !stderr_of(&out).contains(message),
+                "{triple} {mode}: the default flavor detected it too: {}",
+                stderr_of(&out)
+            );
+        }
+    });
+}
+
 /// SIGABRT, the same number on every Linux architecture.
 const SIGABRT: i32 = 6;
 
@@ -359,49 +399,72 @@ const SIGABRT: i32 = 6;
 /// localised (kept in the build directory), i.e. the same code and flags.
 #[test]
 fn mimalloc_test_api_passes() {
-    for_each_target(|triple| {
-        let s = sysroot(triple);
-        let tree = mimalloc_tree(s);
-        let glue = unlocalised_glue(s);
-        let include = format!("-I{}", tree.join("include").display());
-        let bin = compile_c(
-            s,
-            "mimalloc-test-api",
-            &[tree.join("test/test-api.c"), glue],
-            &[&include],
-        );
-        let out = run_ok(s, &bin, &[], &[], Duration::from_secs(120));
-        let stderr = stderr_of(&out);
-        assert!(stderr.contains("failed   : 0"), "{triple}:\n{stderr}");
+    for_each_target(|triple| assert_test_api_passes(sysroot(triple)));
+}
+
+#[test]
+fn mimalloc_test_api_passes_on_the_secure_flavor() {
+    for_each_of(&[X86_64, AARCH64], |triple| {
+        assert_test_api_passes(sysroot_in(triple, "secure"))
     });
+}
+
+fn assert_test_api_passes(s: &xtask::fixture::Sysroot) {
+    let tree = mimalloc_tree(s);
+    let glue = unlocalised_glue(s);
+    let include = format!("-I{}", tree.join("include").display());
+    let bin = compile_c(
+        s,
+        "mimalloc-test-api",
+        &[tree.join("test/test-api.c"), glue],
+        &[&include],
+    );
+    let out = run_ok(s, &bin, &[], &[], Duration::from_secs(120));
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains("failed   : 0"),
+        "{} ({}):\n{stderr}",
+        s.platform.triple,
+        s.manifest.flavor
+    );
 }
 
 /// test-stress with USE_STD_MALLOC allocates through plain malloc/free,
 /// i.e. through libc.
 #[test]
 fn mimalloc_test_stress_passes_through_libc_malloc() {
-    for_each_target(|triple| {
-        let s = sysroot(triple);
-        let tree = mimalloc_tree(s);
-        let include = format!("-I{}", tree.join("include").display());
-        let bin = compile_c(
-            s,
-            "mimalloc-test-stress",
-            &[tree.join("test/test-stress.c")],
-            &[&include, "-DUSE_STD_MALLOC=1"],
-        );
-        let args: &[&str] = if s.platform.is_foreign() {
-            &["8", "25", "10"]
-        } else {
-            &["16", "50", "20"]
-        };
-        let out = run_ok(s, &bin, args, &[], Duration::from_secs(300));
-        assert!(
-            stdout_of(&out).contains("iterations left:   0"),
-            "{triple}: {}",
-            stdout_of(&out)
-        );
+    for_each_target(|triple| assert_test_stress_passes(sysroot(triple)));
+}
+
+#[test]
+fn mimalloc_test_stress_passes_on_the_secure_flavor() {
+    for_each_of(&[X86_64, AARCH64], |triple| {
+        assert_test_stress_passes(sysroot_in(triple, "secure"))
     });
+}
+
+fn assert_test_stress_passes(s: &xtask::fixture::Sysroot) {
+    let tree = mimalloc_tree(s);
+    let include = format!("-I{}", tree.join("include").display());
+    let bin = compile_c(
+        s,
+        "mimalloc-test-stress",
+        &[tree.join("test/test-stress.c")],
+        &[&include, "-DUSE_STD_MALLOC=1"],
+    );
+    let args: &[&str] = if s.platform.is_foreign() {
+        &["8", "25", "10"]
+    } else {
+        &["16", "50", "20"]
+    };
+    let out = run_ok(s, &bin, args, &[], Duration::from_secs(300));
+    assert!(
+        stdout_of(&out).contains("iterations left:   0"),
+        "{} ({}): {}",
+        s.platform.triple,
+        s.manifest.flavor,
+        stdout_of(&out)
+    );
 }
 
 /// L(33) + 1: the first array size at which a 32-bit musl's smoothsort

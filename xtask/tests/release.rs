@@ -104,49 +104,28 @@ fn read(name: &str) -> (Vec<u8>, String) {
 fn the_manifest_lists_every_artifact_with_size_and_hash() {
     let r = release();
     assert_eq!(r.manifest.sysroot.version, "musl1.2.6-mimalloc3.4.3-r4");
-    assert_eq!(
-        r.manifest
-            .sysroot
-            .target
-            .keys()
+    // Every flavor the table declares, each with every target.
+    let flavors: Vec<String> = xtask::platforms::PlatformTable::project()
+        .unwrap()
+        .flavor
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(r.manifest.sysroot.flavors(), flavors);
+    assert_eq!(flavors, ["default", "secure"]);
+    let mut expected = targets();
+    expected.sort();
+    for flavor in &flavors {
+        let listed: Vec<String> = expected
+            .iter()
+            .filter(|t| r.manifest.sysroot.artifact(flavor, t).is_some())
             .cloned()
-            .collect::<Vec<_>>(),
-        {
-            let mut t = targets();
-            t.sort();
-            t
+            .collect();
+        assert_eq!(listed, expected, "{flavor}");
+        for triple in &expected {
+            let sysroot = r.manifest.sysroot.artifact(flavor, triple).unwrap();
+            check_sysroot_artifact(&r.dir, flavor, triple, sysroot);
         }
-    );
-    for (triple, sysroot) in &r.manifest.sysroot.target {
-        let artifact = &sysroot.artifact;
-        let bytes = std::fs::read(r.dir.join(&artifact.url)).unwrap();
-        assert_eq!(bytes.len() as u64, artifact.size, "{triple}");
-        assert_eq!(
-            xtask::tree_hash::sha256_hex(&bytes),
-            artifact.sha256,
-            "{triple}"
-        );
-        let line = std::fs::read_to_string(r.dir.join(format!("{}.sha256", artifact.url))).unwrap();
-        assert_eq!(line, format!("{}  {}\n", artifact.sha256, artifact.url));
-        // Unpacks to a sysroot with the wrappers executable.
-        let tar = zstd::decode_all(bytes.as_slice()).unwrap();
-        let mut archive = tar::Archive::new(tar.as_slice());
-        // The channel carries the sysroot's wiring, so an installer plans
-        // before downloading; the linker it names is in the archive.
-        assert_eq!(sysroot.wiring.linker, format!("bin/{triple}-ld"));
-        let linker = format!(
-            "{}/{}",
-            artifact.url.trim_end_matches(".tar.zst"),
-            sysroot.wiring.linker
-        );
-        let mode = archive
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap())
-            .find(|e| e.path().unwrap().to_str() == Some(linker.as_str()))
-            .map(|e| e.header().mode().unwrap())
-            .unwrap_or_else(|| panic!("{linker} missing"));
-        assert_eq!(mode, 0o755);
     }
     // The signature's trusted comment carries file, version and timestamp.
     let (data, sig) = read("channel-stable.toml");
@@ -156,6 +135,59 @@ fn the_manifest_lists_every_artifact_with_size_and_hash() {
         comment.get("timestamp"),
         Some(r.manifest.release_timestamp.to_string().as_str())
     );
+}
+
+/// One sysroot archive: size, hash and `.sha256` as listed; the wrappers
+/// executable; the channel's wiring naming a linker that is in it; the
+/// manifest inside naming its flavor and target.
+fn check_sysroot_artifact(
+    dir: &std::path::Path,
+    flavor: &str,
+    triple: &str,
+    sysroot: &fastmusl_dist::channel::SysrootArtifact,
+) {
+    let artifact = &sysroot.artifact;
+    assert_eq!(
+        artifact.url,
+        fastmusl_dist::channel::sysroot_artifact_name("musl1.2.6-mimalloc3.4.3-r4", flavor, triple)
+    );
+    let bytes = std::fs::read(dir.join(&artifact.url)).unwrap();
+    assert_eq!(bytes.len() as u64, artifact.size, "{triple}");
+    assert_eq!(
+        xtask::tree_hash::sha256_hex(&bytes),
+        artifact.sha256,
+        "{triple}"
+    );
+    let line = std::fs::read_to_string(dir.join(format!("{}.sha256", artifact.url))).unwrap();
+    assert_eq!(line, format!("{}  {}\n", artifact.sha256, artifact.url));
+    let tar = zstd::decode_all(bytes.as_slice()).unwrap();
+    let mut archive = tar::Archive::new(tar.as_slice());
+    // The channel carries the sysroot's wiring, so an installer plans
+    // before downloading; the linker it names is in the archive.
+    assert_eq!(sysroot.wiring.linker, format!("bin/{triple}-ld"));
+    let top = artifact.url.trim_end_matches(".tar.zst");
+    let linker = format!("{top}/{}", sysroot.wiring.linker);
+    let manifest_path = format!("{top}/{}", fastmusl_dist::sysroot::MANIFEST_FILE);
+    let (mut linker_mode, mut manifest) = (None, None);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        if path == linker {
+            linker_mode = Some(entry.header().mode().unwrap());
+        } else if path == manifest_path {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+            manifest =
+                Some(toml::from_str::<fastmusl_dist::sysroot::SysrootManifest>(&text).unwrap());
+        }
+    }
+    assert_eq!(linker_mode, Some(0o755), "{linker}");
+    let manifest = manifest.unwrap_or_else(|| panic!("{manifest_path} missing"));
+    assert_eq!(
+        (manifest.flavor.as_str(), manifest.target.as_str()),
+        (flavor, triple)
+    );
+    assert_eq!(manifest.wiring, sysroot.wiring, "{flavor} {triple}");
 }
 
 #[test]

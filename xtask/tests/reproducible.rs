@@ -17,13 +17,13 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{AARCH64, X86_64, shared_mirror, stdout_of, sysroot, targets};
+use common::{AARCH64, X86_64, shared_mirror, stdout_of, sysroot, sysroot_in, targets};
 use fastmusl_dist::signature::{TrustedKey, verify};
 use xtask::{
     dist::{DistRequest, InstallerBuild, run},
     project_root,
     signing::generate_keypair,
-    sysroot::{SysrootRequest, build_or_reuse},
+    sysroot::{SysrootRequest, build_or_reuse, sysroot_dir},
     tree_hash::sha256_hex,
 };
 
@@ -67,28 +67,33 @@ fn clean_rebuilds_and_their_releases_are_bit_identical_with_or_without_rust_src(
     };
     for triple in &rebuilt {
         let triple = triple.as_str();
-        let cached = sysroot(triple);
-        let fresh = build_or_reuse(&SysrootRequest {
+        build_or_reuse(&SysrootRequest {
             triple: triple.parse().unwrap(),
             mirror: Some(shared_mirror()),
             out_root: fresh_root.clone(),
         })
         .unwrap();
-        let (a, b) = (file_hashes(&cached.dir), file_hashes(&fresh));
-        assert!(a.len() > 1000, "{triple}: only {} files", a.len());
-        let libc = |h: &[(String, String)]| h.iter().find(|(p, _)| p == "lib/libc.a").cloned();
-        assert!(libc(&a).is_some());
-        assert_eq!(libc(&a), libc(&b), "{triple}: libc.a differs");
-        let differing: Vec<&String> = a
-            .iter()
-            .zip(&b)
-            .filter(|(x, y)| x != y)
-            .map(|(x, _)| &x.0)
-            .collect();
-        assert!(
-            a.len() == b.len() && differing.is_empty(),
-            "{triple}: differing files: {differing:?}"
-        );
+        // Every flavor: the default, and the secure one relinked from the
+        // same build.
+        for flavor in ["default", "secure"] {
+            let cached = sysroot_in(triple, flavor);
+            let fresh = sysroot_dir(&fresh_root, flavor, triple);
+            let (a, b) = (file_hashes(&cached.dir), file_hashes(&fresh));
+            assert!(a.len() > 1000, "{triple} {flavor}: only {} files", a.len());
+            let libc = |h: &[(String, String)]| h.iter().find(|(p, _)| p == "lib/libc.a").cloned();
+            assert!(libc(&a).is_some());
+            assert_eq!(libc(&a), libc(&b), "{triple} {flavor}: libc.a differs");
+            let differing: Vec<&String> = a
+                .iter()
+                .zip(&b)
+                .filter(|(x, y)| x != y)
+                .map(|(x, _)| &x.0)
+                .collect();
+            assert!(
+                a.len() == b.len() && differing.is_empty(),
+                "{triple} {flavor}: differing files: {differing:?}"
+            );
+        }
     }
 
     let toolchain = rustc_sysroot();

@@ -1,7 +1,8 @@
 //! `fastmusl doctor`: for each installed target, builds a tiny
 //! multithreaded program with plain `cargo run --target T` (so through the
 //! user's real cargo configuration) and reports whether it is static and
-//! which allocator served it, as mimalloc's own banner says.
+//! which allocator served it, as mimalloc's own banner says, with the
+//! installed flavor beside the secure level mimalloc reports.
 
 use anyhow::{Context, Result, bail};
 use fastmusl_dist::{elf::ElfFacts, rust_std::StdSource};
@@ -34,9 +35,9 @@ pub fn doctor(out: &Output) -> Result<()> {
     )?;
     std::fs::write(work.join("src/main.rs"), PROGRAM)?;
     let mut failures = 0;
-    for triple in state.targets.keys() {
+    for (triple, installed) in &state.targets {
         match check_target(&work, triple) {
-            Ok(report) => println!("{triple}: {report}"),
+            Ok(report) => println!("{triple}: flavor {}, {report}", installed.flavor),
             Err(e) => {
                 failures += 1;
                 println!("{triple}: PROBLEM: {e:#}");
@@ -96,9 +97,13 @@ fn check_target(work: &std::path::Path, triple: &str) -> Result<String> {
     let banner = stderr
         .lines()
         .find(|l| l.starts_with('v') && l.contains("(built on"));
+    let secure_level = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("secure level: "))
+        .unwrap_or("unknown");
     match (banner, facts.is_static()) {
         (Some(banner), true) => Ok(format!(
-            "static {} {}-bit executable, allocator mimalloc {banner}{}",
+            "static {} {}-bit executable, allocator mimalloc {banner}, secure level {secure_level}{}",
             facts.machine_name(),
             facts.bits(),
             match std {

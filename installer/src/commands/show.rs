@@ -36,13 +36,15 @@ pub fn show() -> Result<()> {
     if state.targets.is_empty() {
         println!("(none) — `fastmusl target add x86_64-unknown-linux-musl` installs one");
     }
-    for (triple, version) in &state.targets {
-        let dir = home.sysroot(version, triple);
+    for (triple, installed) in &state.targets {
+        let dir = home.sysroot(triple, installed);
+        let version = &installed.version;
         match SysrootManifest::read(&dir) {
             Ok(manifest) => {
                 let runner = manifest.wiring.runner.for_host(std::env::consts::ARCH);
                 println!(
-                    "{triple}  {version}  {}  (runs {})",
+                    "{triple}  {version}  flavor {}  {}  (runs {})",
+                    manifest.flavor,
                     dir.display(),
                     match runner {
                         Some(emulator) => format!("under {emulator}"),
@@ -51,8 +53,10 @@ pub fn show() -> Result<()> {
                 );
             }
             Err(e) => println!(
-                "{triple}  {version}  {}  (PROBLEM: {e}; run `fastmusl target add {triple}` again)",
-                dir.display()
+                "{triple}  {version}  flavor {}  {}  (PROBLEM: {e}; run `fastmusl target add {triple} --flavor {}` again)",
+                installed.flavor,
+                dir.display(),
+                installed.flavor
             ),
         }
     }

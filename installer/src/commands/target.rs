@@ -1,25 +1,31 @@
 //! `fastmusl target add | remove | list`: manifest → download → verify →
 //! install → wire, in that order, each step before the next can change
-//! anything the user relies on.
+//! anything the user relies on. Adding a target that is installed in
+//! another flavor (or from another release) switches it: the new sysroot
+//! is installed beside the old, cargo is pointed at it, then the old one is
+//! removed.
 
 use std::{
     path::{Path, PathBuf},
     time::Instant,
 };
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use fastmusl::{
     Output,
     cargo_config::{self, WiringMode},
     dist_server::DistServer,
-    home::{FastmuslHome, InstallState, write_atomic},
+    home::{FastmuslHome, InstallState, Installed, write_atomic},
     install::install_sysroot,
-    manifest, wiring,
+    manifest,
+    wiring::{self, Wanted},
 };
-use fastmusl_dist::channel::SysrootArtifact;
+use fastmusl_dist::{channel::SysrootRelease, flavor};
 
 pub struct AddOptions {
     pub targets: Vec<String>,
+    /// Which flavor of sysroot (`default` unless told).
+    pub flavor: String,
     pub force: bool,
     pub project: Option<PathBuf>,
     pub allow_downgrade: bool,
@@ -59,28 +65,16 @@ pub fn add(options: AddOptions, out: &Output) -> Result<()> {
         release.date
     ));
 
-    let mut wanted: Vec<(String, SysrootArtifact)> = Vec::new();
-    for triple in &options.targets {
-        let Some(artifact) = release.sysroot.target.get(triple) else {
-            let available: Vec<&str> = release.sysroot.target.keys().map(String::as_str).collect();
-            bail!(
-                "{} has no sysroot for `{triple}`; available targets: {}",
-                server.describe(),
-                available.join(", ")
-            );
-        };
-        wanted.push((triple.clone(), artifact.clone()));
-    }
+    let wanted = wanted_sysroots(&release.sysroot, &options, &server.describe())?;
 
     // Decide about the user's config before downloading anything.
     let config = config_path(options.project.as_deref())?;
     let mode = WiringMode::for_cargo_version(cargo_config::cargo_version());
     let mut after = state.targets.clone();
-    for (triple, _) in &wanted {
-        after.insert(triple.clone(), version.clone());
+    for w in &wanted {
+        after.insert(w.triple.clone(), w.installed.clone());
     }
-    let wanted_triples: Vec<String> = wanted.iter().map(|(t, _)| t.clone()).collect();
-    let all = wiring::planned(&home, &state.targets, release, &wanted_triples)?;
+    let all = wiring::planned(&home, &state.targets, &wanted)?;
     let previous = state.wirings.iter().find(|w| w.config == config).cloned();
     let mut forced = previous
         .as_ref()
@@ -112,15 +106,19 @@ pub fn add(options: AddOptions, out: &Output) -> Result<()> {
         }
     }
 
-    for (triple, artifact) in &wanted {
-        if state.targets.get(triple) == Some(&version)
-            && fastmusl_dist::sysroot::SysrootManifest::read(&home.sysroot(&version, triple))
-                .is_ok_and(|m| m.wiring == artifact.wiring)
+    for w in &wanted {
+        let triple = &w.triple;
+        if state.targets.get(triple) == Some(&w.installed)
+            && fastmusl_dist::sysroot::SysrootManifest::read(&home.sysroot(triple, &w.installed))
+                .is_ok_and(|m| m.wiring == w.artifact.wiring)
         {
-            out.info(&format!("{triple}: sysroot {version} is already installed"));
+            out.info(&format!(
+                "{triple}: sysroot {} is already installed",
+                w.installed
+            ));
             continue;
         }
-        install_sysroot(&server, &home, &version, triple, artifact, out)?;
+        install_sysroot(&server, &home, triple, &w.installed, &w.artifact, out)?;
     }
 
     // From here on, the installed sysroots' own manifests are the facts.
@@ -139,11 +137,26 @@ pub fn add(options: AddOptions, out: &Output) -> Result<()> {
     )?;
     state.wirings.retain(|w| w.config != config);
     state.wirings.push(wired);
+    let replaced: Vec<(String, Installed)> = wanted
+        .iter()
+        .filter_map(|w| {
+            let old = state.targets.get(&w.triple)?;
+            (old != &w.installed).then(|| (w.triple.clone(), old.clone()))
+        })
+        .collect();
     state.targets = after;
     state.accepted_release_timestamp = state
         .accepted_release_timestamp
         .max(release.release_timestamp);
     state.save(&home)?;
+    // Files go last: until here, everything still pointed at them.
+    for (triple, old) in replaced {
+        home.remove_sysroot(&triple, &old)?;
+        out.info(&format!(
+            "{triple}: switched from {old} to {}",
+            state.targets[&triple]
+        ));
+    }
     let added: Vec<_> = all
         .iter()
         .filter(|w| options.targets.contains(&w.triple))
@@ -219,46 +232,98 @@ pub fn remove(targets: &[String], out: &Output) -> Result<()> {
         )?;
     }
     state.wirings = wirings;
-    let removed: Vec<(String, String)> = targets
+    let removed: Vec<(String, Installed)> = targets
         .iter()
         .map(|t| (t.clone(), state.targets[t].clone()))
         .collect();
     state.targets = after;
     state.save(&home)?;
     // Files go last: until here, everything still pointed at them.
-    for (triple, version) in removed {
-        let dir = home.sysroot(&version, &triple);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-        }
-        let _ = std::fs::remove_dir(home.sysroots().join(&version));
-        out.info(&format!("{triple}: removed sysroot {version}"));
+    for (triple, installed) in removed {
+        home.remove_sysroot(&triple, &installed)?;
+        out.info(&format!("{triple}: removed sysroot {installed}"));
     }
     Ok(())
+}
+
+/// The channel's entries for the targets to add in the flavor asked for;
+/// an unknown flavor or target is named with what there is instead.
+fn wanted_sysroots(
+    release: &SysrootRelease,
+    options: &AddOptions,
+    server: &str,
+) -> Result<Vec<Wanted>> {
+    let flavors = release.flavors();
+    if !flavors.contains(&options.flavor.as_str()) {
+        bail!(
+            "{server} offers no `{}` flavor; flavors: {}",
+            options.flavor,
+            flavors.join(", ")
+        );
+    }
+    options
+        .targets
+        .iter()
+        .map(|triple| {
+            let Some(artifact) = release.artifact(&options.flavor, triple) else {
+                let available: Vec<&str> = release
+                    .target
+                    .keys()
+                    .filter(|t| release.artifact(&options.flavor, t).is_some())
+                    .map(String::as_str)
+                    .collect();
+                bail!(
+                    "{server} has no sysroot for `{}`; available targets: {}",
+                    flavor::describe(triple, &options.flavor),
+                    available.join(", ")
+                );
+            };
+            Ok(Wanted {
+                triple: triple.clone(),
+                installed: Installed::new(&release.version, &options.flavor),
+                artifact: artifact.clone(),
+            })
+        })
+        .collect()
 }
 
 pub fn list(installed_only: bool, out: &Output) -> Result<()> {
     let home = FastmuslHome::from_env()?;
     let state = InstallState::load(&home)?;
     if installed_only {
-        for (triple, version) in &state.targets {
-            println!("{triple} ({version})");
+        for (triple, installed) in &state.targets {
+            println!("{triple} ({installed})");
         }
         return Ok(());
     }
     let server = DistServer::from_env()?;
     let verified =
         manifest::fetch_verified(&server, &home, state.accepted_release_timestamp, false)?;
+    let release = &verified.manifest.sysroot;
     out.info(&format!(
         "sysroot {} from {}",
-        verified.manifest.sysroot.version,
+        release.version,
         server.describe()
     ));
-    for triple in verified.manifest.sysroot.target.keys() {
+    for triple in release.target.keys() {
+        let flavors: Vec<&str> = release
+            .flavors()
+            .into_iter()
+            .filter(|f| release.artifact(f, triple).is_some())
+            .collect();
+        let flavors = flavors.join(", ");
         match state.targets.get(triple) {
-            Some(v) => println!("{triple} (installed: {v})"),
-            None => println!("{triple}"),
+            Some(installed) => println!("{triple}  flavors: {flavors}  (installed: {installed})"),
+            None => println!("{triple}  flavors: {flavors}"),
         }
+    }
+    out.info("flavors:");
+    for name in release.flavors() {
+        let summary = match release.flavor.get(name) {
+            Some(f) => f.summary.as_str(),
+            None => "mimalloc as musl's allocator",
+        };
+        out.info(&format!("  {name}: {summary}"));
     }
     Ok(())
 }

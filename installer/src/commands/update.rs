@@ -1,13 +1,14 @@
 //! `fastmusl update`: installs the newest signed sysroots for the installed
-//! targets beside the old ones, points cargo at them, then removes the old
-//! ones (never another version a target does not use).
+//! targets, each in the flavor it has, beside the old ones, points cargo at
+//! them, then removes the old ones (never another version a target does
+//! not use).
 
 use anyhow::Result;
 
 use fastmusl::{
     Output,
     dist_server::DistServer,
-    home::{FastmuslHome, InstallState},
+    home::{FastmuslHome, InstallState, Installed},
     install::install_sysroot,
     manifest,
     wiring::rewire_all,
@@ -33,18 +34,20 @@ pub fn update(allow_downgrade: bool, out: &Output) -> Result<()> {
     let mut after = state.targets.clone();
     let mut replaced = Vec::new();
     for (triple, installed) in &state.targets {
-        if *installed == version {
-            out.info(&format!("{triple}: {version} is up to date"));
+        let newest = Installed::new(&version, &installed.flavor);
+        if *installed == newest {
+            out.info(&format!("{triple}: {installed} is up to date"));
             continue;
         }
-        let Some(artifact) = release.sysroot.target.get(triple) else {
+        let Some(artifact) = release.sysroot.artifact(&installed.flavor, triple) else {
             out.warn(&format!(
-                "{triple}: the dist server no longer offers it; keeping {installed}"
+                "{triple}: the dist server no longer offers it in the {} flavor; keeping {installed}",
+                installed.flavor
             ));
             continue;
         };
-        install_sysroot(&server, &home, &version, triple, artifact, out)?;
-        after.insert(triple.clone(), version.clone());
+        install_sysroot(&server, &home, triple, &newest, artifact, out)?;
+        after.insert(triple.clone(), newest);
         replaced.push((triple.clone(), installed.clone()));
     }
     rewire_all(&home, &mut state, &after)?;
@@ -54,12 +57,11 @@ pub fn update(allow_downgrade: bool, out: &Output) -> Result<()> {
         .max(release.release_timestamp);
     state.save(&home)?;
     for (triple, old) in replaced {
-        let dir = home.sysroot(&old, &triple);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
-        }
-        let _ = std::fs::remove_dir(home.sysroots().join(&old));
-        out.info(&format!("{triple}: updated {old} -> {version}"));
+        home.remove_sysroot(&triple, &old)?;
+        out.info(&format!(
+            "{triple}: updated {old} -> {}",
+            state.targets[&triple]
+        ));
     }
     Ok(())
 }

@@ -412,7 +412,7 @@ pub fn newer_version() -> String {
 
 /// The directory every entry of `version`'s archive for `triple` lives under.
 pub fn archive_top(version: &str, triple: &str) -> String {
-    fastmusl_dist::channel::sysroot_artifact_name(version, triple)
+    fastmusl_dist::channel::sysroot_artifact_name(version, fastmusl_dist::flavor::DEFAULT, triple)
         .trim_end_matches(".tar.zst")
         .to_owned()
 }
@@ -422,13 +422,18 @@ pub fn archive_top(version: &str, triple: &str) -> String {
 /// newer release: later timestamp, true size and hash, re-signed.
 pub fn newer_release_offering(archive: &[u8]) -> tempfile::TempDir {
     let copy = copy_of_release();
-    let name = fastmusl_dist::channel::sysroot_artifact_name(&newer_version(), X86_64);
+    let name = fastmusl_dist::channel::sysroot_artifact_name(
+        &newer_version(),
+        fastmusl_dist::flavor::DEFAULT,
+        X86_64,
+    );
     std::fs::write(copy.path().join(&name), archive).unwrap();
     let sha256 = xtask::tree_hash::sha256_hex(archive);
     resign_manifest(copy.path(), |m| {
         m.release_timestamp += 86_400;
         m.sysroot.version = newer_version();
         m.sysroot.target.retain(|t, _| t == X86_64);
+        m.sysroot.flavor.clear();
         let artifact = &mut m.sysroot.target.get_mut(X86_64).unwrap().artifact;
         artifact.url = name;
         artifact.size = archive.len() as u64;

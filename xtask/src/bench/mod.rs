@@ -3,9 +3,10 @@
 //!
 //! Variants: glibc; glibc + the mimalloc crate (the ceiling); rustup's stock
 //! musl (the problem); stock musl + the mimalloc crate (today's workaround,
-//! its C built with fastmusl's C wrapper); fastmusl's sysroot (ours). Each
-//! built binary is first checked to contain the allocator it claims, by
-//! running it with MIMALLOC_VERBOSE=1 and reading mimalloc's banner.
+//! its C built with fastmusl's C wrapper); fastmusl's sysroot (ours), in
+//! its default and its secure flavor. Each built binary is first checked to
+//! contain the allocator it claims, by running it with MIMALLOC_VERBOSE=1
+//! and reading mimalloc's banner (and, for fastmusl, its secure level).
 //!
 //! Method: one warm-up run per variant, then rounds that run every variant
 //! once in turn (A B C D E, A B C D E, …) so drift hits all alike; medians
@@ -35,7 +36,7 @@ use crate::{
     fixture::{Sysroot, mimalloc_banner},
     pins::SourcePins,
     project_root,
-    sysroot::{SysrootRequest, build_or_reuse},
+    sysroot::{SysrootRequest, build_or_reuse, sysroot_dir},
 };
 
 const HOST_MUSL: &str = "x86_64-unknown-linux-musl";
@@ -48,15 +49,17 @@ pub enum Variant {
     StockMusl,
     StockMuslMimalloc,
     Fastmusl,
+    FastmuslSecure,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 5] = [
+    pub const ALL: [Variant; 6] = [
         Variant::Glibc,
         Variant::GlibcMimalloc,
         Variant::StockMusl,
         Variant::StockMuslMimalloc,
         Variant::Fastmusl,
+        Variant::FastmuslSecure,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +69,7 @@ impl Variant {
             Variant::StockMusl => "stock musl",
             Variant::StockMuslMimalloc => "stock musl + mimalloc crate",
             Variant::Fastmusl => "fastmusl",
+            Variant::FastmuslSecure => "fastmusl secure",
         }
     }
 
@@ -76,6 +80,16 @@ impl Variant {
             Variant::StockMusl => "musl",
             Variant::StockMuslMimalloc => "musl-mimalloc",
             Variant::Fastmusl => "fastmusl",
+            Variant::FastmuslSecure => "fastmusl-secure",
+        }
+    }
+
+    /// fastmusl's sysroot flavor it links against, if any.
+    fn flavor(self) -> Option<&'static str> {
+        match self {
+            Variant::Fastmusl => Some(fastmusl_dist::flavor::DEFAULT),
+            Variant::FastmuslSecure => Some("secure"),
+            _ => None,
         }
     }
 
@@ -250,19 +264,27 @@ fn size_label(size: usize) -> String {
 }
 
 pub fn run(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
-    let sysroot_dir = build_or_reuse(&SysrootRequest {
+    let request = SysrootRequest {
         triple: HOST_MUSL.parse()?,
         mirror,
         out_root: default_sysroot_root(),
-    })?;
-    let sysroot = Sysroot::open(&sysroot_dir)?;
+    };
+    build_or_reuse(&request)?;
+    let sysroot_of =
+        |flavor: &str| Sysroot::open(&sysroot_dir(&request.out_root, flavor, HOST_MUSL));
+    let sysroot = sysroot_of(fastmusl_dist::flavor::DEFAULT)?;
+    let secure = sysroot_of("secure")?;
     let out = project_root().join("target/bench");
     std::fs::create_dir_all(&out)?;
     let pins = SourcePins::load(&project_root().join("sysroots/sources.toml"))?;
     let mut binaries = Vec::new();
     let mut variants = Vec::new();
     for variant in Variant::ALL {
-        let binary = build_variant(variant, &sysroot, &out)?;
+        let linked = match variant {
+            Variant::FastmuslSecure => &secure,
+            _ => &sysroot,
+        };
+        let binary = build_variant(variant, linked, &out)?;
         variants.push(VariantInfo {
             name: variant.name().to_owned(),
             allocator: check_allocator(variant, &binary, &pins.mimalloc.version)?,
@@ -345,7 +367,9 @@ pub fn rewrite(report_json: &Path) -> Result<()> {
 /// Builds the workloads for `variant` (stripped, release) and copies the
 /// binary to target/bench/bin/<variant>. Variants of one target share a
 /// cargo target directory, so tokio, hyper and the rest compile once per
-/// target, not once per variant.
+/// target, not once per variant. `sysroot` is the fastmusl sysroot the
+/// fastmusl variants link against, and whose C wrapper the stock-musl
+/// variants compile their C with.
 fn build_variant(variant: Variant, sysroot: &Sysroot, out: &Path) -> Result<PathBuf> {
     let src = project_root().join("xtask/bench/alloc-workloads");
     let target_dir = out.join("build").join(variant.target());
@@ -365,7 +389,7 @@ fn build_variant(variant: Variant, sysroot: &Sysroot, out: &Path) -> Result<Path
         cmd.args(["--features", "mimalloc"]);
     }
     match variant {
-        Variant::Fastmusl => {
+        Variant::Fastmusl | Variant::FastmuslSecure => {
             cmd.args(["--config", &sysroot.linker_config_arg()]);
             sysroot.set_c_toolchain_env(&mut cmd);
         }
@@ -405,14 +429,25 @@ fn check_allocator(variant: Variant, binary: &Path, pinned_mimalloc: &str) -> Re
     let stderr = String::from_utf8_lossy(&output.stderr);
     let banner = mimalloc_banner(&stderr);
     let version = banner.and_then(|b| b.split_whitespace().next());
+    let secure_level = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("secure level: "))
+        .and_then(|l| l.trim().parse::<u32>().ok());
     let allocator = match (variant, version) {
         (Variant::Glibc, None) => Some("glibc malloc".to_owned()),
         (Variant::StockMusl, None) => Some("musl mallocng".to_owned()),
         (Variant::GlibcMimalloc | Variant::StockMuslMimalloc, Some(v)) => {
             Some(format!("mimalloc {v} (mimalloc crate)"))
         }
-        (Variant::Fastmusl, Some(v)) if v == format!("v{pinned_mimalloc}") => {
-            Some(format!("mimalloc {v} (in libc)"))
+        (Variant::Fastmusl | Variant::FastmuslSecure, Some(v))
+            if v == format!("v{pinned_mimalloc}")
+                && (secure_level == Some(0)) == (variant == Variant::Fastmusl) =>
+        {
+            let flavor = variant.flavor().unwrap_or_default();
+            let level = secure_level.map_or("?".to_owned(), |l| l.to_string());
+            Some(format!(
+                "mimalloc {v} (in libc, {flavor} flavor: secure level {level})"
+            ))
         }
         _ => None,
     };

@@ -48,6 +48,7 @@ fn colour(variant: Variant) -> RGBColor {
         Variant::StockMusl => RGBColor(215, 48, 39),
         Variant::StockMuslMimalloc => RGBColor(230, 145, 30),
         Variant::Fastmusl => RGBColor(33, 102, 172),
+        Variant::FastmuslSecure => RGBColor(118, 42, 131),
     }
 }
 

@@ -134,6 +134,12 @@ pub struct Row<'a> {
 }
 
 impl Row<'_> {
+    /// The measurement of each variant in `Variant::ALL` order, `None`
+    /// where the report has none (one made before the variant existed).
+    fn by_variant(&self) -> impl Iterator<Item = Option<&Measurement>> {
+        Variant::ALL.iter().map(|v| self.of(*v))
+    }
+
     pub fn of(&self, variant: Variant) -> Option<&Measurement> {
         self.cells
             .iter()
@@ -187,15 +193,17 @@ impl Report {
         for row in &timed {
             text += &format!("| {} |", row.workload);
             let glibc = row.cost(Variant::Glibc);
-            for m in &row.cells {
-                let wall = m.wall_s.expect("a timed row");
-                text += &format!(
-                    " {:.3} ({:.3}–{:.3}) {:.2}× |",
-                    wall.median,
-                    wall.min,
-                    wall.max,
-                    wall.median / glibc
-                );
+            for m in row.by_variant() {
+                text += &match m.and_then(|m| m.wall_s) {
+                    Some(wall) => format!(
+                        " {:.3} ({:.3}–{:.3}) {:.2}× |",
+                        wall.median,
+                        wall.min,
+                        wall.max,
+                        wall.median / glibc
+                    ),
+                    None => " – |".to_owned(),
+                };
             }
             text += &format!(
                 " {:.2}× | {:.0}% |\n",
@@ -217,12 +225,14 @@ impl Report {
             for row in &http {
                 for (label, pick, digits) in figures {
                     text += &format!("| {} {label} |", row.workload);
-                    for m in &row.cells {
-                        let s = m.http.as_ref().map(pick).expect("an HTTP row");
-                        text += &format!(
-                            " {:.digits$} ({:.digits$}–{:.digits$}) |",
-                            s.median, s.min, s.max
-                        );
+                    for m in row.by_variant() {
+                        text += &match m.and_then(|m| m.http.as_ref()).map(pick) {
+                            Some(s) => format!(
+                                " {:.digits$} ({:.digits$}–{:.digits$}) |",
+                                s.median, s.min, s.max
+                            ),
+                            None => " – |".to_owned(),
+                        };
                     }
                     text += "\n";
                 }
@@ -232,8 +242,11 @@ impl Report {
         text += &table_header(&[]);
         for row in &rows {
             text += &format!("| {} |", row.workload);
-            for m in &row.cells {
-                text += &format!(" {} |", m.peak_rss_kib);
+            for m in row.by_variant() {
+                text += &match m {
+                    Some(m) => format!(" {} |", m.peak_rss_kib),
+                    None => " – |".to_owned(),
+                };
             }
             text += "\n";
         }
@@ -246,9 +259,38 @@ impl Report {
             );
         }
         text += "\n";
+        text += &secure_flavor(&rows);
+        text += "\n";
         text += &goals(&rows);
         text
     }
+}
+
+/// What the secure flavor costs, workload by workload: its time (for the
+/// HTTP server, time per request) against the default flavor's, and how
+/// many times faster than stock musl it still is.
+fn secure_flavor(rows: &[Row]) -> String {
+    let mut text = String::from(
+        "The secure flavor (mimalloc's secure mode, level 4) against the default flavor and \
+         stock musl, by median time (for the HTTP server, time per request):\n\n\
+         | workload | secure ÷ fastmusl | stock musl ÷ secure | secure peak RSS ÷ fastmusl |\n\
+         |---|---|---|---|\n",
+    );
+    for row in rows {
+        let (Some(secure), Some(ours)) =
+            (row.of(Variant::FastmuslSecure), row.of(Variant::Fastmusl))
+        else {
+            continue;
+        };
+        text += &format!(
+            "| {} | {:.2}× | {:.2}× | {:.2}× |\n",
+            row.workload,
+            secure.cost() / ours.cost(),
+            row.cost(Variant::StockMusl) / secure.cost(),
+            row.rss(Variant::FastmuslSecure) / row.rss(Variant::Fastmusl),
+        );
+    }
+    text
 }
 
 fn gap_closed(row: &Row) -> f64 {
@@ -357,7 +399,7 @@ mod tests {
         }
     }
 
-    fn measured(workload: &Workload, seconds: [f64; 5], rss: [u64; 5]) -> Vec<Measurement> {
+    fn measured(workload: &Workload, seconds: [f64; 6], rss: [u64; 6]) -> Vec<Measurement> {
         Variant::ALL
             .iter()
             .zip(seconds.iter().zip(rss))
@@ -374,21 +416,21 @@ mod tests {
 
     #[test]
     fn the_markdown_has_a_row_per_workload_a_column_per_variant_and_marks_missed_goals() {
-        //               glibc  ceiling stock  stock+mi  fastmusl
+        //               glibc  ceiling stock  stock+mi  fastmusl  secure
         let met = measured(
             &workload("a x8", 8, true),
-            [1.0, 0.5, 10.0, 2.0, 0.5],
-            [100; 5],
+            [1.0, 0.5, 10.0, 2.0, 0.5, 0.55],
+            [100; 6],
         );
         let missed = measured(
             &workload("b x8", 8, true),
-            [1.0, 0.5, 4.0, 2.0, 2.0],
-            [100, 100, 100, 100, 130],
+            [1.0, 0.5, 4.0, 2.0, 2.0, 2.2],
+            [100, 100, 100, 100, 130, 143],
         );
         let copies = measured(
             &workload("c", 1, false),
-            [1.0, 1.0, 2.0, 2.0, 1.5],
-            [100; 5],
+            [1.0, 1.0, 2.0, 2.0, 1.5, 1.5],
+            [100; 6],
         );
         let report = Report {
             machine: "test".into(),
@@ -398,10 +440,15 @@ mod tests {
             measurements: [met, missed, copies].into_iter().flatten().collect(),
         };
         let text = report.markdown();
-        assert!(text.contains("| workload | glibc | glibc + mimalloc crate | stock musl | stock musl + mimalloc crate | fastmusl | fastmusl ÷ ceiling | fastmusl gap closed |\n|---|---|---|---|---|---|---|---|\n"), "{text}");
-        assert!(text.contains("| a x8 | 1.000 (1.000–1.000) 1.00× | 0.500 (0.500–0.500) 0.50× | 10.000 (10.000–10.000) 10.00× | 2.000 (2.000–2.000) 2.00× | 0.500 (0.500–0.500) 0.50× | 1.00× | 100% |"), "{text}");
+        assert!(text.contains("| workload | glibc | glibc + mimalloc crate | stock musl | stock musl + mimalloc crate | fastmusl | fastmusl secure | fastmusl ÷ ceiling | fastmusl gap closed |\n|---|---|---|---|---|---|---|---|---|\n"), "{text}");
+        assert!(text.contains("| a x8 | 1.000 (1.000–1.000) 1.00× | 0.500 (0.500–0.500) 0.50× | 10.000 (10.000–10.000) 10.00× | 2.000 (2.000–2.000) 2.00× | 0.500 (0.500–0.500) 0.50× | 0.550 (0.550–0.550) 0.55× | 1.00× | 100% |"), "{text}");
         assert!(
-            text.contains("| b x8 | 100 | 100 | 100 | 100 | 130 |"),
+            text.contains("| b x8 | 100 | 100 | 100 | 100 | 130 | 143 |"),
+            "{text}"
+        );
+        // The secure flavor's cost, and its lead over stock musl.
+        assert!(
+            text.contains("| a x8 | 1.10× | 18.18× | 1.00× |\n| b x8 | 1.10× | 1.82× | 1.10× |"),
             "{text}"
         );
         assert!(
@@ -448,6 +495,11 @@ mod tests {
             measurements,
         };
         let text = report.markdown();
+        // A report without the secure variant (an older one) shows a dash.
+        assert!(
+            text.contains("| 1.200 (1.000–1.200) 1.20× | – | "),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "| d x8 | **1.09× MISS** (ranges overlap) | 16.67× | (18.18×) | **1.20× MISS** (ranges overlap) | 1.00× |"

@@ -18,8 +18,10 @@ use xtask::{
     default_sysroot_root,
     fixture::Sysroot,
     project_root,
-    sysroot::{SysrootRequest, build_or_reuse},
+    sysroot::{SysrootRequest, build_or_reuse, sysroot_dir},
 };
+
+pub use fastmusl_dist::flavor;
 
 /// The offline source mirror: FASTMUSL_MIRROR, else `../shared/mirror`.
 pub fn shared_mirror() -> PathBuf {
@@ -45,14 +47,32 @@ pub fn for_each_target(test: impl Fn(&str)) {
     xtask::platforms::for_each_target_under_test(|row| test(row.triple.as_str()));
 }
 
+/// Runs `test` for the targets under test among `among`, for checks made
+/// on a few targets only.
+pub fn for_each_of(among: &[&str], test: impl Fn(&str)) {
+    for_each_target(|triple| {
+        if among.contains(&triple) {
+            test(triple)
+        }
+    });
+}
+
 /// The sysroot of `triple`, built (or reused) once per test process.
 pub fn sysroot(triple: &str) -> &'static Sysroot {
-    static SYSROOTS: OnceLock<Mutex<HashMap<String, &'static Sysroot>>> = OnceLock::new();
+    sysroot_in(triple, flavor::DEFAULT)
+}
+
+/// The sysroot of `triple` in `flavor`, built (or reused) once per test
+/// process; one build makes every flavor.
+pub fn sysroot_in(triple: &str, flavor: &str) -> &'static Sysroot {
+    type Built = HashMap<(String, String), &'static Sysroot>;
+    static SYSROOTS: OnceLock<Mutex<Built>> = OnceLock::new();
     let map = SYSROOTS.get_or_init(Default::default);
     // Holding the lock while building also keeps two tests of one process
     // from building at once (the pipeline has its own file lock too).
     let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(s) = map.get(triple) {
+    let key = (triple.to_owned(), flavor.to_owned());
+    if let Some(s) = map.get(&key) {
         return s;
     }
     let request = SysrootRequest {
@@ -60,10 +80,11 @@ pub fn sysroot(triple: &str) -> &'static Sysroot {
         mirror: None, // FASTMUSL_MIRROR, if set, is honoured by the pipeline
         out_root: default_sysroot_root(),
     };
-    let dir =
-        build_or_reuse(&request).unwrap_or_else(|e| panic!("building the {triple} sysroot: {e:#}"));
+    build_or_reuse(&request).unwrap_or_else(|e| panic!("building the {triple} sysroot: {e:#}"));
+    let dir = sysroot_dir(&request.out_root, flavor, triple);
     let sysroot: &'static Sysroot = Box::leak(Box::new(Sysroot::open(&dir).unwrap()));
-    map.insert(triple.to_owned(), sysroot);
+    assert_eq!(sysroot.manifest.flavor, flavor, "{}", dir.display());
+    map.insert(key, sysroot);
     sysroot
 }
 
@@ -72,9 +93,11 @@ pub fn sysroot(triple: &str) -> &'static Sysroot {
 /// what malloc and calloc do (it would otherwise, e.g., not reload errno
 /// after calloc), so the tests see the library's real behaviour.
 pub fn compile_c(sysroot: &Sysroot, name: &str, sources: &[PathBuf], flags: &[&str]) -> PathBuf {
-    let out_dir = project_root()
-        .join("target/ctests")
-        .join(sysroot.platform.triple.as_str());
+    let out_dir = flavor::sysroot_dir(
+        &project_root().join("target/ctests"),
+        &sysroot.manifest.flavor,
+        sysroot.platform.triple.as_str(),
+    );
     std::fs::create_dir_all(&out_dir).unwrap();
     let binary = out_dir.join(name);
     let output = Command::new(&sysroot.tools.cc)
@@ -95,6 +118,23 @@ pub fn compile_c(sysroot: &Sysroot, name: &str, sources: &[PathBuf], flags: &[&s
 
 pub fn c_test_source(name: &str) -> PathBuf {
     project_root().join("xtask/tests/c").join(name)
+}
+
+/// The mimalloc object of the sysroot's libc.a as compiled, before its
+/// symbols were made local: it still exports the mi_* API that some tests
+/// use as a lever.
+pub fn unlocalised_glue(sysroot: &Sysroot) -> PathBuf {
+    let glue = xtask::sysroot::unlocalised_glue(
+        &default_sysroot_root(),
+        &sysroot.manifest.flavor,
+        sysroot.platform.triple.as_str(),
+    );
+    assert!(
+        glue.exists(),
+        "{} is missing: rebuild the sysroot",
+        glue.display()
+    );
+    glue
 }
 
 /// The unpacked, patched mimalloc tree of the sysroot's build.
