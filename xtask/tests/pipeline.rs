@@ -265,7 +265,7 @@ fn the_manifest_records_versions_pins_and_flags() {
         );
         assert!(m.mimalloc.tree_sha256.is_some());
         assert_eq!(m.llvm_runtimes.version, "19.1.7", "{triple}");
-        assert_eq!(m.patches.len(), 4);
+        assert_eq!(m.patches.len(), 5);
         // aarch64's string functions come from Arm's optimized-routines.
         assert_eq!(
             m.optimized_routines.as_ref().map(|p| p.version.as_str()),
@@ -297,6 +297,25 @@ fn the_manifest_records_versions_pins_and_flags() {
         assert!(s.dir.join("include/linux/if_alg.h").exists());
         assert!(s.dir.join("include/asm/unistd.h").exists());
         assert!(s.dir.join(MANIFEST_FILE).exists());
+        // The secure flavor: the same build (fingerprint, wiring), its
+        // flavor and mimalloc's secure level recorded.
+        let secure = common::sysroot_in(triple, "secure");
+        assert_eq!(
+            (s.manifest.flavor.as_str(), secure.manifest.flavor.as_str()),
+            ("default", "secure")
+        );
+        assert_eq!(secure.record.inputs_sha256, m.inputs_sha256);
+        assert_eq!(secure.manifest.wiring, s.manifest.wiring);
+        let level = |s: &xtask::fixture::Sysroot| {
+            let flags = &s.record.flags.mimalloc_cflags;
+            flags
+                .iter()
+                .filter(|f| f.starts_with("-DMI_SECURE="))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(level(s), ["-DMI_SECURE=0"], "{triple}");
+        assert_eq!(level(secure), ["-DMI_SECURE=4"], "{triple}");
     });
 }
 
