@@ -125,6 +125,7 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
             triple: triple.clone(),
             mirror: request.mirror.clone(),
             out_root: request.sysroot_root.clone(),
+            extra_flavors: Vec::new(),
         })?;
         sysroot_dirs.push(default_dir);
         for flavor in &flavors {

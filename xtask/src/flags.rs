@@ -82,8 +82,12 @@ pub enum Command {
         /// Directory holding the pinned source archives [env: FASTMUSL_MIRROR].
         #[arg(long)]
         mirror: Option<PathBuf>,
+        /// Measure fastmusl alone at each of mimalloc's secure levels 0–4
+        /// (target/bench/secure-levels.md), instead of the six variants.
+        #[arg(long)]
+        secure_levels: bool,
         /// Measure nothing: rewrite report.md and the plot from this report.json.
-        #[arg(long, value_name = "REPORT_JSON", conflicts_with_all = ["quick", "mirror"])]
+        #[arg(long, value_name = "REPORT_JSON", conflicts_with_all = ["quick", "mirror", "secure_levels"])]
         rewrite: Option<PathBuf>,
     },
     /// Print the tree hash (see sysroots/sources.toml) of a .tar.gz archive,

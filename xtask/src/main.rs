@@ -25,6 +25,7 @@ fn main() -> Result<()> {
                 triple: target,
                 mirror,
                 out_root: out.unwrap_or_else(default_sysroot_root),
+                extra_flavors: Vec::new(),
             };
             sysroot::build_or_reuse(&request)?;
             // One line per flavor, the default first.
@@ -39,6 +40,7 @@ fn main() -> Result<()> {
                 triple: target,
                 mirror,
                 out_root: default_sysroot_root(),
+                extra_flavors: Vec::new(),
             };
             let dir = sysroot::build_or_reuse(&request)?;
             fixture::run_demo(&dir)?;
@@ -86,6 +88,15 @@ fn main() -> Result<()> {
             rewrite: Some(report_json),
             ..
         } => xtask::bench::rewrite(&report_json)?,
+        flags::Command::Bench {
+            quick,
+            mirror,
+            secure_levels: true,
+            ..
+        } => {
+            let dir = xtask::bench::secure_levels(quick, mirror)?;
+            eprintln!("fastmusl: report in {}", dir.display());
+        }
         flags::Command::Bench { quick, mirror, .. } => {
             let dir = xtask::bench::run(quick, mirror)?;
             eprintln!("fastmusl: report in {}", dir.display());

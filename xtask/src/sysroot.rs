@@ -77,6 +77,10 @@ pub struct SysrootRequest {
     /// Where sysroots go: `<out_root>/<triple>/` for the default flavor,
     /// `<out_root>/<flavor>/<triple>/` for the others (`sysroot_dir`).
     pub out_root: PathBuf,
+    /// Flavors to build beside the table's, for measurements only (the
+    /// bench's study of mimalloc's secure levels); they are part of the
+    /// fingerprint, so give them an `out_root` of their own.
+    pub extra_flavors: Vec<FlavorRow>,
 }
 
 /// Where the sysroot of `triple` in `flavor` is built below `out_root`.
@@ -274,7 +278,18 @@ impl BuildInputs {
 pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
     let sh = Shell::new()?;
     check_host_tools(&sh)?;
-    let inputs = BuildInputs::load(&sh, &request.triple)?;
+    let mut inputs = BuildInputs::load(&sh, &request.triple)?;
+    for extra in &request.extra_flavors {
+        if !flavor::is_valid_name(&extra.name)
+            || inputs.flavors.iter().any(|f| f.name == extra.name)
+        {
+            bail!(
+                "flavor `{}` is not a flavor name or is already in the table",
+                extra.name
+            );
+        }
+        inputs.flavors.push(extra.clone());
+    }
     let fingerprint = inputs.fingerprint()?;
     let triple = inputs.platform.triple.as_str();
     std::fs::create_dir_all(&request.out_root)

@@ -26,6 +26,7 @@ fn an_unchanged_sysroot_is_reused_not_rebuilt() {
         triple: "x86_64-unknown-linux-musl".parse().unwrap(),
         mirror: Some(shared_mirror()),
         out_root: s.dir.parent().unwrap().to_path_buf(),
+        extra_flavors: Vec::new(),
     };
     assert_eq!(build_or_reuse(&request).unwrap(), s.dir);
     assert_eq!(
@@ -61,6 +62,7 @@ fn build_from(mirror: &Path) -> (anyhow::Result<PathBuf>, tempfile::TempDir) {
         triple: "x86_64-unknown-linux-musl".parse().unwrap(),
         mirror: Some(mirror.to_path_buf()),
         out_root: out_root.path().to_path_buf(),
+        extra_flavors: Vec::new(),
     };
     (build_or_reuse(&request), out_root)
 }

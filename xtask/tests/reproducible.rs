@@ -71,6 +71,7 @@ fn clean_rebuilds_and_their_releases_are_bit_identical_with_or_without_rust_src(
             triple: triple.parse().unwrap(),
             mirror: Some(shared_mirror()),
             out_root: fresh_root.clone(),
+            extra_flavors: Vec::new(),
         })
         .unwrap();
         // Every flavor: the default, and the secure one relinked from the

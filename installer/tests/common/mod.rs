@@ -69,6 +69,7 @@ pub fn release() -> &'static Release {
                 triple: triple.parse().unwrap(),
                 mirror: Some(mirror.clone()),
                 out_root: default_sysroot_root(),
+                extra_flavors: Vec::new(),
             })
             .unwrap_or_else(|e| panic!("building the {triple} sysroot: {e:#}"));
         }

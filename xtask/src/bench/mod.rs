@@ -18,6 +18,7 @@
 mod http;
 mod plot;
 mod report;
+mod secure_levels;
 
 use std::{
     path::{Path, PathBuf},
@@ -35,6 +36,7 @@ use crate::{
     default_sysroot_root,
     fixture::{Sysroot, mimalloc_banner},
     pins::SourcePins,
+    platforms::{FlavorRow, PlatformTable},
     project_root,
     sysroot::{SysrootRequest, build_or_reuse, sysroot_dir},
 };
@@ -50,6 +52,11 @@ pub enum Variant {
     StockMuslMimalloc,
     Fastmusl,
     FastmuslSecure,
+    /// fastmusl with mimalloc's secure levels 1–3, built for the study of
+    /// what each costs (`cargo xtask bench --secure-levels`), never shipped.
+    SecureLevel1,
+    SecureLevel2,
+    SecureLevel3,
 }
 
 impl Variant {
@@ -62,6 +69,15 @@ impl Variant {
         Variant::FastmuslSecure,
     ];
 
+    /// The secure-level study: fastmusl at mimalloc's secure levels 0–4.
+    pub const SECURE_LEVELS: [Variant; 5] = [
+        Variant::Fastmusl,
+        Variant::SecureLevel1,
+        Variant::SecureLevel2,
+        Variant::SecureLevel3,
+        Variant::FastmuslSecure,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Variant::Glibc => "glibc",
@@ -70,6 +86,9 @@ impl Variant {
             Variant::StockMuslMimalloc => "stock musl + mimalloc crate",
             Variant::Fastmusl => "fastmusl",
             Variant::FastmuslSecure => "fastmusl secure",
+            Variant::SecureLevel1 => "fastmusl MI_SECURE=1",
+            Variant::SecureLevel2 => "fastmusl MI_SECURE=2",
+            Variant::SecureLevel3 => "fastmusl MI_SECURE=3",
         }
     }
 
@@ -81,6 +100,9 @@ impl Variant {
             Variant::StockMuslMimalloc => "musl-mimalloc",
             Variant::Fastmusl => "fastmusl",
             Variant::FastmuslSecure => "fastmusl-secure",
+            Variant::SecureLevel1 => "fastmusl-secure-1",
+            Variant::SecureLevel2 => "fastmusl-secure-2",
+            Variant::SecureLevel3 => "fastmusl-secure-3",
         }
     }
 
@@ -89,6 +111,21 @@ impl Variant {
         match self {
             Variant::Fastmusl => Some(fastmusl_dist::flavor::DEFAULT),
             Variant::FastmuslSecure => Some("secure"),
+            Variant::SecureLevel1 => Some("secure1"),
+            Variant::SecureLevel2 => Some("secure2"),
+            Variant::SecureLevel3 => Some("secure3"),
+            _ => None,
+        }
+    }
+
+    /// The secure level mimalloc must report in a fastmusl variant.
+    pub fn secure_level(self) -> Option<u32> {
+        match self {
+            Variant::Fastmusl => Some(0),
+            Variant::SecureLevel1 => Some(1),
+            Variant::SecureLevel2 => Some(2),
+            Variant::SecureLevel3 => Some(3),
+            Variant::FastmuslSecure => Some(4),
             _ => None,
         }
     }
@@ -264,28 +301,113 @@ fn size_label(size: usize) -> String {
 }
 
 pub fn run(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
-    let request = SysrootRequest {
-        triple: HOST_MUSL.parse()?,
-        mirror,
-        out_root: default_sysroot_root(),
-    };
-    build_or_reuse(&request)?;
-    let sysroot_of =
-        |flavor: &str| Sysroot::open(&sysroot_dir(&request.out_root, flavor, HOST_MUSL));
-    let sysroot = sysroot_of(fastmusl_dist::flavor::DEFAULT)?;
-    let secure = sysroot_of("secure")?;
     let out = project_root().join("target/bench");
-    std::fs::create_dir_all(&out)?;
+    let sysroots = FastmuslSysroots::build(mirror, default_sysroot_root(), Vec::new())?;
+    let report = measure(&Variant::ALL, &sysroots, &workloads(quick), quick, &out)?;
+    std::fs::write(
+        out.join("report.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    let markdown = report.markdown();
+    std::fs::write(out.join("report.md"), &markdown)?;
+    plot::churn_throughput(&report, &out.join("churn-throughput.png"))?;
+    print!("{markdown}");
+    Ok(out)
+}
+
+/// `cargo xtask bench --secure-levels`: fastmusl alone, at each of
+/// mimalloc's secure levels 0–4, over the workloads that allocate, so the
+/// cost of each level's checks is measured rather than guessed. Levels 1–3
+/// are built for this only, as flavors of sysroots under
+/// target/bench/sysroots/. Output: target/bench/secure-levels.{json,md}.
+pub fn secure_levels(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
+    let out = project_root().join("target/bench");
+    let study_flavors = Variant::SECURE_LEVELS
+        .iter()
+        .filter(|v| Variant::ALL.iter().all(|shipped| shipped != *v))
+        .map(|v| FlavorRow {
+            name: v.flavor().expect("a fastmusl variant").to_owned(),
+            summary: format!("{} (bench study only)", v.name()),
+            mimalloc_cflags: vec![format!(
+                "-DMI_SECURE={}",
+                v.secure_level().expect("a fastmusl variant")
+            )],
+        })
+        .collect();
+    let sysroots = FastmuslSysroots::build(mirror, out.join("sysroots"), study_flavors)?;
+    let allocating: Vec<Workload> = workloads(quick)
+        .into_iter()
+        .filter(|w| w.allocates)
+        .collect();
+    let report = measure(&Variant::SECURE_LEVELS, &sysroots, &allocating, quick, &out)?;
+    std::fs::write(
+        out.join("secure-levels.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    let markdown = secure_levels::markdown(&report);
+    std::fs::write(out.join("secure-levels.md"), &markdown)?;
+    print!("{markdown}");
+    Ok(out)
+}
+
+/// The host's fastmusl sysroots, one per flavor the variants link against.
+struct FastmuslSysroots {
+    out_root: PathBuf,
+    by_flavor: std::collections::BTreeMap<String, Sysroot>,
+}
+
+impl FastmuslSysroots {
+    fn build(mirror: Option<PathBuf>, out_root: PathBuf, extra: Vec<FlavorRow>) -> Result<Self> {
+        let mut flavors: Vec<String> = PlatformTable::project()?
+            .flavor
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        flavors.extend(extra.iter().map(|f| f.name.clone()));
+        build_or_reuse(&SysrootRequest {
+            triple: HOST_MUSL.parse()?,
+            mirror,
+            out_root: out_root.clone(),
+            extra_flavors: extra,
+        })?;
+        let by_flavor = flavors
+            .into_iter()
+            .map(|f| {
+                let sysroot = Sysroot::open(&sysroot_dir(&out_root, &f, HOST_MUSL))?;
+                Ok((f, sysroot))
+            })
+            .collect::<Result<_>>()?;
+        Ok(FastmuslSysroots {
+            out_root,
+            by_flavor,
+        })
+    }
+
+    /// The sysroot `variant` links against, or whose C wrapper it uses.
+    fn for_variant(&self, variant: Variant) -> Result<&Sysroot> {
+        let flavor = variant.flavor().unwrap_or(fastmusl_dist::flavor::DEFAULT);
+        self.by_flavor
+            .get(flavor)
+            .with_context(|| format!("no {flavor} sysroot under {}", self.out_root.display()))
+    }
+}
+
+/// Builds and checks each variant, then runs every workload: a warm-up per
+/// variant, then rounds that run each variant once in turn.
+fn measure(
+    variants: &[Variant],
+    sysroots: &FastmuslSysroots,
+    workloads: &[Workload],
+    quick: bool,
+    out: &Path,
+) -> Result<Report> {
+    std::fs::create_dir_all(out)?;
     let pins = SourcePins::load(&project_root().join("sysroots/sources.toml"))?;
     let mut binaries = Vec::new();
-    let mut variants = Vec::new();
-    for variant in Variant::ALL {
-        let linked = match variant {
-            Variant::FastmuslSecure => &secure,
-            _ => &sysroot,
-        };
-        let binary = build_variant(variant, linked, &out)?;
-        variants.push(VariantInfo {
+    let mut infos = Vec::new();
+    for &variant in variants {
+        let binary = build_variant(variant, sysroots.for_variant(variant)?, out)?;
+        infos.push(VariantInfo {
             name: variant.name().to_owned(),
             allocator: check_allocator(variant, &binary, &pins.mimalloc.version)?,
             stripped_size_bytes: stripped_size(&binary)?,
@@ -296,7 +418,7 @@ pub fn run(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
     let load_generator = binaries[0].1.clone();
     let runs = if quick { 1 } else { 5 };
     let mut measurements = Vec::new();
-    for workload in workloads(quick) {
+    for workload in workloads {
         eprintln!("bench: {}", workload.name);
         let run_once = |binary: &Path| -> Result<Run> {
             match &workload.kind {
@@ -330,25 +452,16 @@ pub fn run(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
             }
         }
         for ((variant, _), runs) in binaries.iter().zip(&results) {
-            measurements.push(Measurement::new(&workload, *variant, runs));
+            measurements.push(Measurement::new(workload, *variant, runs));
         }
     }
-    let report = Report {
+    Ok(Report {
         machine: machine(),
         quick,
         runs_per_variant: runs,
-        variants,
+        variants: infos,
         measurements,
-    };
-    std::fs::write(
-        out.join("report.json"),
-        serde_json::to_string_pretty(&report)?,
-    )?;
-    let markdown = report.markdown();
-    std::fs::write(out.join("report.md"), &markdown)?;
-    plot::churn_throughput(&report, &out.join("churn-throughput.png"))?;
-    print!("{markdown}");
-    Ok(out)
+    })
 }
 
 /// Writes report.md and churn-throughput.png again, beside `report_json`,
@@ -389,15 +502,19 @@ fn build_variant(variant: Variant, sysroot: &Sysroot, out: &Path) -> Result<Path
         cmd.args(["--features", "mimalloc"]);
     }
     match variant {
-        Variant::Fastmusl | Variant::FastmuslSecure => {
-            cmd.args(["--config", &sysroot.linker_config_arg()]);
-            sysroot.set_c_toolchain_env(&mut cmd);
-        }
+        Variant::Glibc | Variant::GlibcMimalloc => {}
         // rustup's own musl (and libc.a), with the C of the mimalloc crate
         // and zstd compiled for musl by fastmusl's C wrapper, as there is
         // no musl-gcc here.
         Variant::StockMusl | Variant::StockMuslMimalloc => sysroot.set_c_toolchain_env(&mut cmd),
-        Variant::Glibc | Variant::GlibcMimalloc => {}
+        Variant::Fastmusl
+        | Variant::FastmuslSecure
+        | Variant::SecureLevel1
+        | Variant::SecureLevel2
+        | Variant::SecureLevel3 => {
+            cmd.args(["--config", &sysroot.linker_config_arg()]);
+            sysroot.set_c_toolchain_env(&mut cmd);
+        }
     }
     let output = cmd.output().context("running cargo")?;
     if !output.status.success() {
@@ -439,9 +556,10 @@ fn check_allocator(variant: Variant, binary: &Path, pinned_mimalloc: &str) -> Re
         (Variant::GlibcMimalloc | Variant::StockMuslMimalloc, Some(v)) => {
             Some(format!("mimalloc {v} (mimalloc crate)"))
         }
-        (Variant::Fastmusl | Variant::FastmuslSecure, Some(v))
-            if v == format!("v{pinned_mimalloc}")
-                && (secure_level == Some(0)) == (variant == Variant::Fastmusl) =>
+        (_, Some(v))
+            if variant.flavor().is_some()
+                && v == format!("v{pinned_mimalloc}")
+                && secure_level == variant.secure_level() =>
         {
             let flavor = variant.flavor().unwrap_or_default();
             let level = secure_level.map_or("?".to_owned(), |l| l.to_string());

@@ -49,6 +49,9 @@ fn colour(variant: Variant) -> RGBColor {
         Variant::StockMuslMimalloc => RGBColor(230, 145, 30),
         Variant::Fastmusl => RGBColor(33, 102, 172),
         Variant::FastmuslSecure => RGBColor(118, 42, 131),
+        Variant::SecureLevel1 | Variant::SecureLevel2 | Variant::SecureLevel3 => {
+            RGBColor(153, 112, 171)
+        }
     }
 }
 

@@ -79,6 +79,7 @@ pub fn sysroot_in(triple: &str, flavor: &str) -> &'static Sysroot {
         triple: triple.parse().unwrap(),
         mirror: None, // FASTMUSL_MIRROR, if set, is honoured by the pipeline
         out_root: default_sysroot_root(),
+        extra_flavors: Vec::new(),
     };
     build_or_reuse(&request).unwrap_or_else(|e| panic!("building the {triple} sysroot: {e:#}"));
     let dir = sysroot_dir(&request.out_root, flavor, triple);
