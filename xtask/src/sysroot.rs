@@ -37,7 +37,10 @@ use crate::{
     wrappers,
 };
 
+mod musl_build;
+
 pub use fastmusl_dist::sysroot::MANIFEST_FILE;
+use musl_build::MuslBuild;
 
 /// The Linux UAPI header directories copied into the sysroot.
 pub const UAPI_DIRS: [&str; 3] = ["linux", "asm", "asm-generic"];
@@ -226,10 +229,12 @@ impl BuildInputs {
         ] {
             text += &format!("runtime {}\n", sha256_hex(source.as_bytes()));
         }
-        text += &format!(
-            "recipe {}\n",
-            sha256_hex(include_str!("sysroot.rs").as_bytes())
-        );
+        for recipe in [
+            include_str!("sysroot.rs"),
+            include_str!("sysroot/musl_build.rs"),
+        ] {
+            text += &format!("recipe {}\n", sha256_hex(recipe.as_bytes()));
+        }
         text += &format!("compiler {}\n", self.clang_version);
         Ok(sha256_hex(text.as_bytes()))
     }
@@ -640,122 +645,6 @@ fn unpack_and_patch(
     Ok(())
 }
 
-/// musl's build tree, configured and made once per target; flavors differ
-/// only in the mimalloc object.
-struct MuslBuild<'a> {
-    sh: &'a Shell,
-    inputs: &'a BuildInputs,
-    build_dir: &'a Path,
-    musl_dir: &'a Path,
-    mimalloc_dir: &'a Path,
-}
-
-/// Where musl's Makefile (patches/musl/0001) puts the mimalloc object, and
-/// the same before localisation.
-const GLUE_OBJECT: &str = "obj/src/malloc/mimalloc/glue.lo";
-const GLUE_OBJECT_FULL: &str = "obj/src/malloc/mimalloc/glue.lo.full";
-
-impl MuslBuild<'_> {
-    /// Configures and makes musl with `flavor`'s mimalloc flags, and
-    /// installs its libraries and headers into `stage`.
-    fn make(&self, flavor: &FlavorRow, stage: &Path, log: &mut BuildLog) -> Result<()> {
-        let sh = self.sh;
-        let _dir = sh.push_dir(self.musl_dir);
-        let _env = self.reproducible_env();
-        let cflags = self.inputs.cflags();
-        let cflags = cflags
-            .iter()
-            .chain([&self.prefix_map()])
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(" ");
-        let cc = format!("clang --target={}", self.inputs.platform.clang_target);
-        let configure = self.inputs.configure_args();
-        log.run(cmd!(
-            sh,
-            "./configure {configure...} CC={cc} AR=llvm-ar RANLIB=llvm-ranlib CFLAGS={cflags}"
-        ))
-        .context("configuring musl")?;
-        let jobs = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .to_string();
-        let make_vars = self.make_vars(flavor);
-        let build_vars = make_vars.clone();
-        log.run(cmd!(sh, "make -j{jobs} {build_vars...}"))
-            .context("building musl")?;
-        let destdir = format!("DESTDIR={}", stage.display());
-        log.run(cmd!(
-            sh,
-            "make install-libs install-headers {make_vars...} {destdir}"
-        ))
-        .context("installing musl into the staging directory")?;
-        self.keep_unlocalised_glue(flavor)
-    }
-
-    /// Compiles the mimalloc object again with `flavor`'s flags, re-makes
-    /// libc.a around it and puts that into `stage` (a copy of a made
-    /// flavor's tree). Nothing else in libc.a changes.
-    fn relink_libc(&self, flavor: &FlavorRow, stage: &Path, log: &mut BuildLog) -> Result<()> {
-        let sh = self.sh;
-        let _dir = sh.push_dir(self.musl_dir);
-        let _env = self.reproducible_env();
-        for file in [GLUE_OBJECT, GLUE_OBJECT_FULL, "lib/libc.a"] {
-            let path = self.musl_dir.join(file);
-            if path.exists() {
-                std::fs::remove_file(&path)
-                    .with_context(|| format!("removing {}", path.display()))?;
-            }
-        }
-        let make_vars = self.make_vars(flavor);
-        log.run(cmd!(sh, "make lib/libc.a {make_vars...}"))
-            .with_context(|| format!("building libc.a for the {} flavor", flavor.name))?;
-        std::fs::copy(self.musl_dir.join("lib/libc.a"), stage.join("lib/libc.a"))
-            .context("installing the flavor's libc.a")?;
-        self.keep_unlocalised_glue(flavor)
-    }
-
-    fn keep_unlocalised_glue(&self, flavor: &FlavorRow) -> Result<()> {
-        let to = self.build_dir.join(format!("glue-{}.o", flavor.name));
-        std::fs::copy(self.musl_dir.join(GLUE_OBJECT_FULL), &to)
-            .with_context(|| format!("keeping the mimalloc object as {}", to.display()))?;
-        Ok(())
-    }
-
-    /// Outputs must not depend on where or when they were built.
-    fn reproducible_env(&self) -> [xshell::PushEnv<'_>; 3] {
-        let sh = self.sh;
-        [
-            sh.push_env("LC_ALL", "C"),
-            sh.push_env("TZ", "UTC"),
-            sh.push_env(
-                "SOURCE_DATE_EPOCH",
-                self.inputs.pins.source_date_epoch().to_string(),
-            ),
-        ]
-    }
-
-    fn prefix_map(&self) -> String {
-        format!(
-            "-ffile-prefix-map={}=/fastmusl-build",
-            self.build_dir.display()
-        )
-    }
-
-    /// The variables of every make run: where mimalloc is, and its flags
-    /// for `flavor`.
-    fn make_vars(&self, flavor: &FlavorRow) -> Vec<String> {
-        // CFLAGS_MIMALLOC_EXTRA reaches a shell through make's recipe: quote it.
-        let mut mimalloc_cflags = self.inputs.mimalloc_cflags(flavor);
-        mimalloc_cflags.push(self.prefix_map());
-        let mimalloc_cflags: Vec<String> = mimalloc_cflags.iter().map(|f| shell_quote(f)).collect();
-        vec![
-            format!("MIMALLOC_SRCDIR={}", self.mimalloc_dir.display()),
-            "OBJCOPY=llvm-objcopy".to_owned(),
-            format!("CFLAGS_MIMALLOC_EXTRA={}", mimalloc_cflags.join(" ")),
-        ]
-    }
-}
-
 fn copy_uapi_headers(platform: &TargetPlatform, include: &Path) -> Result<()> {
     let from = Path::new(&platform.uapi_headers);
     for dir in UAPI_DIRS {
@@ -793,29 +682,4 @@ fn relative_to(path: &Path, base: &Path) -> String {
         .unwrap_or(path)
         .display()
         .to_string()
-}
-
-fn shell_quote(s: &str) -> String {
-    if s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-_=./:,+".contains(&b))
-    {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shell_quoting_survives_a_shell() {
-        let flag = "-D__DATE__=\"Mar 20 2026\"";
-        let sh = Shell::new().unwrap();
-        let script = format!("printf '%s' {}", shell_quote(flag));
-        let out = cmd!(sh, "sh -c {script}").read().unwrap();
-        assert_eq!(out, flag);
-        assert_eq!(shell_quote("-O3"), "-O3");
-    }
 }
