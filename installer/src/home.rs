@@ -64,9 +64,13 @@ impl FastmuslHome {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
         }
-        let version_dir = self.sysroots().join(&installed.version);
-        let _ = std::fs::remove_dir(version_dir.join(&installed.flavor));
-        let _ = std::fs::remove_dir(version_dir);
+        // `<version>/` for the default flavor, `<version>/<flavor>/` then
+        // `<version>/` for another; each only if left empty.
+        for parent in dir.ancestors().skip(1) {
+            if parent == self.sysroots() || std::fs::remove_dir(parent).is_err() {
+                break;
+            }
+        }
         Ok(())
     }
 

@@ -304,24 +304,12 @@ fn heap_misuse_ends_the_program_instead_of_hanging() {
         let bin = compile_c(s, "heap_misuse", &[c_test_source("heap_misuse.c")], &[]);
         for mode in ["double-free", "double-free-in-thread"] {
             let out = common::run(s, &bin, &[mode], &[], Duration::from_secs(60));
-            assert_eq!(
-                out.status.signal(),
-                Some(SIGABRT),
-                "{triple} {mode}: {}\nstdout:\n{}stderr:\n{}",
-                out.status,
-                stdout_of(&out),
-                stderr_of(&out)
-            );
-            assert_eq!(stdout_of(&out), format!("misused: {mode}\n"), "{triple}");
-            // From a thread, mimalloc puts "thread ID: " after "error: ".
-            let stderr = stderr_of(&out);
-            assert!(
-                stderr.starts_with("mimalloc: error: ")
-                    && stderr.contains(
-                        "corrupted free list in a page of 48-byte blocks: \
-                         more free blocks than the page holds (a block freed twice?)"
-                    ),
-                "{triple} {mode}: {stderr}"
+            assert_aborted_by_mimalloc(
+                &out,
+                &format!("misused: {mode}\n"),
+                "corrupted free list in a page of 48-byte blocks: \
+                 more free blocks than the page holds (a block freed twice?)",
+                &format!("{triple} {mode}"),
             );
         }
         for mode in ["overflow", "use-after-free"] {
@@ -349,7 +337,10 @@ fn the_secure_flavor_detects_heap_misuse() {
         let default = sysroot(triple);
         let source = [c_test_source("heap_misuse.c")];
         let bin = compile_c(secure, "heap_misuse", &source, &[]);
-        let default_bin = compile_c(default, "heap_misuse", &source, &[]);
+        // Named apart from heap_misuse_ends_the_program_instead_of_hanging's
+        // binary: tests run in parallel, and one must not run the other's
+        // half-written file.
+        let default_bin = compile_c(default, "heap_misuse_control", &source, &[]);
         for (mode, printed, message) in [
             ("double-free", "", "double free detected of block "),
             (
@@ -369,18 +360,7 @@ fn the_secure_flavor_detects_heap_misuse() {
             ),
         ] {
             let out = common::run(secure, &bin, &[mode], &[], Duration::from_secs(60));
-            let stderr = stderr_of(&out);
-            assert_eq!(
-                out.status.signal(),
-                Some(SIGABRT),
-                "{triple} {mode}: {}\n{stderr}",
-                out.status
-            );
-            assert_eq!(stdout_of(&out), printed, "{triple} {mode}");
-            assert!(
-                stderr.starts_with("mimalloc: error: ") && stderr.contains(message),
-                "{triple} {mode}: {stderr}"
-            );
+            assert_aborted_by_mimalloc(&out, printed, message, &format!("{triple} {mode}"));
             let out = common::run(default, &default_bin, &[mode], &[], Duration::from_secs(60));
             assert!(
                 !stderr_of(&out).contains(message),
@@ -393,6 +373,30 @@ fn the_secure_flavor_detects_heap_misuse() {
 
 /// SIGABRT, the same number on every Linux architecture.
 const SIGABRT: i32 = 6;
+
+/// The run ended by SIGABRT after printing `printed`, and stderr is
+/// mimalloc's error message holding `message` (from a thread, mimalloc puts
+/// "thread ID: " between the two).
+fn assert_aborted_by_mimalloc(
+    out: &std::process::Output,
+    printed: &str,
+    message: &str,
+    what: &str,
+) {
+    let stderr = stderr_of(out);
+    assert_eq!(
+        out.status.signal(),
+        Some(SIGABRT),
+        "{what}: {}\nstdout:\n{}stderr:\n{stderr}",
+        out.status,
+        stdout_of(out)
+    );
+    assert_eq!(stdout_of(out), printed, "{what}");
+    assert!(
+        stderr.starts_with("mimalloc: error: ") && stderr.contains(message),
+        "{what}: {stderr}"
+    );
+}
 
 /// mimalloc's test-api calls the mi_* API, which libc.a keeps private; it
 /// is linked with the glue object as compiled, before its symbols were
