@@ -194,6 +194,8 @@ mod tests {
                     linker: "bin/x86_64-unknown-linux-musl-ld".to_owned(),
                     cc: "bin/x86_64-unknown-linux-musl-cc".to_owned(),
                     ar: "bin/x86_64-unknown-linux-musl-ar".to_owned(),
+                    cxx: Some("bin/x86_64-unknown-linux-musl-c++".to_owned()),
+                    cxxstdlib: Some("c++".to_owned()),
                     rustflags: vec!["-C".to_owned(), "target-feature=+crt-static".to_owned()],
                     runner: crate::sysroot::Runner {
                         emulator: "qemu-x86_64-static".to_owned(),

@@ -50,6 +50,14 @@ pub struct SysrootWiring {
     pub cc: String,
     /// The `cc` crate's `AR_<triple>`, relative to the sysroot.
     pub ar: String,
+    /// The `cc` crate's `CXX_<triple>` (the C++ compiler wrapper), relative
+    /// to the sysroot; absent in sysroots made before they had C++.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cxx: Option<String>,
+    /// The `cc` crate's `CXXSTDLIB_<triple>`: the C++ library that crates
+    /// with C++ inside link (`c++`, the sysroot's libc++).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cxxstdlib: Option<String>,
     /// `target.<triple>.rustflags`.
     pub rustflags: Vec<String>,
     pub runner: Runner,
@@ -127,6 +135,8 @@ pub struct CargoWiring {
     pub linker: PathBuf,
     pub cc: PathBuf,
     pub ar: PathBuf,
+    pub cxx: Option<PathBuf>,
+    pub cxxstdlib: Option<String>,
     pub rustflags: Vec<String>,
     /// The emulator, when the host cannot run the target's binaries.
     pub runner: Option<String>,
@@ -139,6 +149,8 @@ impl CargoWiring {
             linker: sysroot.join(&wiring.linker),
             cc: sysroot.join(&wiring.cc),
             ar: sysroot.join(&wiring.ar),
+            cxx: wiring.cxx.as_ref().map(|cxx| sysroot.join(cxx)),
+            cxxstdlib: wiring.cxxstdlib.clone(),
             rustflags: wiring.rustflags.clone(),
             runner: wiring.runner.for_host(host_arch).map(str::to_owned),
         }
@@ -153,6 +165,25 @@ impl CargoWiring {
     /// `AR_<triple>`.
     pub fn ar_var(&self) -> String {
         format!("AR_{}", env_suffix(&self.triple))
+    }
+
+    /// Every `[env]` variable fastmusl sets for the target, with its value:
+    /// `CC_`, `AR_`, and where the sysroot has C++, `CXX_` and `CXXSTDLIB_`
+    /// (the `cc` crate's names; the `cmake` crate takes the compilers from
+    /// `cc`).
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        let suffix = env_suffix(&self.triple);
+        let mut vars = vec![
+            (self.cc_var(), self.cc.display().to_string()),
+            (self.ar_var(), self.ar.display().to_string()),
+        ];
+        if let Some(cxx) = &self.cxx {
+            vars.push((format!("CXX_{suffix}"), cxx.display().to_string()));
+        }
+        if let Some(lib) = &self.cxxstdlib {
+            vars.push((format!("CXXSTDLIB_{suffix}"), lib.clone()));
+        }
+        vars
     }
 
     /// `CARGO_TARGET_<TRIPLE>_LINKER`, which overrides the config's linker.
@@ -182,8 +213,9 @@ impl CargoWiring {
         if !targets.is_empty() {
             text += "[env]\n";
             for t in targets {
-                text += &format!("{} = {}\n", t.cc_var(), quote(&t.cc.display().to_string()));
-                text += &format!("{} = {}\n", t.ar_var(), quote(&t.ar.display().to_string()));
+                for (name, value) in t.env_vars() {
+                    text += &format!("{name} = {}\n", quote(&value));
+                }
             }
         }
         text
@@ -208,6 +240,8 @@ mod tests {
             linker: "bin/armv7-unknown-linux-musleabihf-ld".to_owned(),
             cc: "bin/armv7-unknown-linux-musleabihf-cc".to_owned(),
             ar: "bin/armv7-unknown-linux-musleabihf-ar".to_owned(),
+            cxx: Some("bin/armv7-unknown-linux-musleabihf-c++".to_owned()),
+            cxxstdlib: Some("c++".to_owned()),
             rustflags: vec!["-C".to_owned(), "target-feature=+crt-static".to_owned()],
             runner: Runner {
                 emulator: "qemu-arm-static".to_owned(),
@@ -241,6 +275,30 @@ mod tests {
         assert_eq!(manifest.build["musl"]["version"].as_str(), Some("1.2.6"));
         let again: SysrootManifest = toml::from_str(&manifest.to_toml()).unwrap();
         assert_eq!(again, manifest);
+    }
+
+    /// A sysroot from before C++ (no `cxx` in its wiring) still reads, and
+    /// gets no C++ variables.
+    #[test]
+    fn a_wiring_without_cxx_reads_and_sets_only_c_variables() {
+        let text = "linker = \"bin/l\"\ncc = \"bin/c\"\nar = \"bin/a\"\nrustflags = []\n\
+                    [runner]\nemulator = \"qemu-arm-static\"\nnative_on = []\n";
+        let old: SysrootWiring = toml::from_str(text).unwrap();
+        assert_eq!((old.cxx.as_deref(), old.cxxstdlib.as_deref()), (None, None));
+        let t = CargoWiring::new(
+            "armv7-unknown-linux-musleabihf",
+            Path::new("/s"),
+            &old,
+            "arm",
+        );
+        let names: Vec<String> = t.env_vars().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "CC_armv7_unknown_linux_musleabihf",
+                "AR_armv7_unknown_linux_musleabihf"
+            ]
+        );
     }
 
     #[test]
@@ -280,6 +338,16 @@ mod tests {
         assert_eq!(
             config["env"]["AR_armv7_unknown_linux_musleabihf"].as_str(),
             Some(t.ar.to_str().unwrap())
+        );
+        assert_eq!(
+            config["env"]["CXX_armv7_unknown_linux_musleabihf"].as_str(),
+            Some(
+                "/home/u/.fastmusl/sysroots/v1/armv7-unknown-linux-musleabihf/bin/armv7-unknown-linux-musleabihf-c++"
+            )
+        );
+        assert_eq!(
+            config["env"]["CXXSTDLIB_armv7_unknown_linux_musleabihf"].as_str(),
+            Some("c++")
         );
         let native = CargoWiring::new("armv7-unknown-linux-musleabihf", sysroot, &wiring(), "arm");
         assert!(!CargoWiring::config_text(&[native]).contains("runner"));

@@ -2,7 +2,8 @@
 //! edit of the user's cargo config that makes cargo read it.
 //!
 //! fastmusl writes everything it configures (per target: `linker`,
-//! `rustflags`, `runner`, and `[env]` `CC_<triple>`/`AR_<triple>`, as the
+//! `rustflags`, `runner`, and `[env]` `CC_<triple>`/`AR_<triple>` (and for
+//! C++ `CXX_<triple>`/`CXXSTDLIB_<triple>`), as the
 //! sysroot's manifest says) to `$FASTMUSL_HOME/cargo-config.toml`.
 //! The user's config (`$CARGO_HOME/config.toml`, or `DIR/.cargo/config.toml`
 //! with `--project`) gets only what is needed:
@@ -81,8 +82,9 @@ fn add_target_keys(doc: &mut DocumentMut, targets: &[CargoWiring]) {
     if !targets.is_empty() {
         let env = table_mut(doc.as_table_mut(), "env");
         for t in targets {
-            env[t.cc_var().as_str()] = value(t.cc.display().to_string());
-            env[t.ar_var().as_str()] = value(t.ar.display().to_string());
+            for (name, set) in t.env_vars() {
+                env[name.as_str()] = value(set);
+            }
         }
     }
 }
@@ -177,15 +179,15 @@ pub fn conflicts(config: &Path, text: &str, targets: &[CargoWiring]) -> Result<V
         .with_context(|| format!("{} is not valid TOML", config.display()))?;
     let mut found = Vec::new();
     for t in targets {
-        let mut check = |key: String, item: Option<&Item>, ours: &Path| {
+        let mut check = |key: String, item: Option<&Item>, ours: &str| {
             if let Some(theirs) = item.and_then(|i| i.as_str())
-                && Path::new(theirs) != ours
+                && Path::new(theirs) != Path::new(ours)
             {
                 found.push(Conflict {
                     config: config.to_path_buf(),
                     key,
                     theirs: theirs.to_owned(),
-                    ours: ours.display().to_string(),
+                    ours: ours.to_owned(),
                 });
             }
         };
@@ -193,15 +195,15 @@ pub fn conflicts(config: &Path, text: &str, targets: &[CargoWiring]) -> Result<V
         check(
             format!("target.{}.linker", t.triple),
             row.and_then(|r| r.get("linker")),
-            &t.linker,
+            &t.linker.display().to_string(),
         );
         let env = doc.get("env");
-        for (key, ours) in [(t.cc_var(), &t.cc), (t.ar_var(), &t.ar)] {
+        for (key, ours) in t.env_vars() {
             let item = env.and_then(|e| e.get(&key)).map(|i| match i.get("value") {
                 Some(v) => v,
                 None => i,
             });
-            check(format!("env.{key}"), item, ours);
+            check(format!("env.{key}"), item, &ours);
         }
     }
     Ok(found)
@@ -332,12 +334,17 @@ pub fn remove_ours(text: &str, owned: &Path, targets: &[CargoWiring]) -> Result<
         doc.remove("include");
     }
     for t in targets {
+        let env_keys = t
+            .env_vars()
+            .into_iter()
+            .map(|(name, _)| format!("env.{name}"));
         for key in [
             format!("target.{}.linker", t.triple),
             format!("target.{}.runner", t.triple),
-            format!("env.{}", t.cc_var()),
-            format!("env.{}", t.ar_var()),
-        ] {
+        ]
+        .into_iter()
+        .chain(env_keys)
+        {
             remove_dotted(&mut doc, &key);
         }
         remove_rustflags(&mut doc, &t.triple, &t.rustflags);
@@ -451,6 +458,8 @@ mod tests {
             linker: PathBuf::from(format!("/f/{triple}/bin/{triple}-ld")),
             cc: PathBuf::from(format!("/f/{triple}/bin/{triple}-cc")),
             ar: PathBuf::from(format!("/f/{triple}/bin/{triple}-ar")),
+            cxx: Some(PathBuf::from(format!("/f/{triple}/bin/{triple}-c++"))),
+            cxxstdlib: Some("c++".to_owned()),
             rustflags: vec!["-C".to_owned(), "target-feature=+crt-static".to_owned()],
             runner: triple
                 .starts_with("aarch64")

@@ -122,12 +122,15 @@ pub fn rewire_all(
 pub fn environment_overrides(targets: &[CargoWiring]) -> Vec<String> {
     let mut warnings = Vec::new();
     for t in targets {
+        let env_vars = t.env_vars().into_iter().map(|(name, _)| name);
         for var in [
             t.linker_var(),
-            t.cc_var(),
-            t.ar_var(),
             "TARGET_CC".to_owned(),
-        ] {
+            "TARGET_CXX".to_owned(),
+        ]
+        .into_iter()
+        .chain(env_vars)
+        {
             if let Ok(v) = std::env::var(&var) {
                 warnings.push(format!(
                     "{var}={v} is set in the environment and overrides fastmusl's setting for {}",

@@ -50,11 +50,7 @@ impl Sysroot {
             &manifest.wiring,
             std::env::consts::ARCH,
         );
-        let tools = SysrootTools {
-            linker: wiring.linker.clone(),
-            cc: wiring.cc.clone(),
-            ar: wiring.ar.clone(),
-        };
+        let tools = SysrootTools::in_sysroot(dir, &platform);
         Ok(Sysroot {
             dir: dir.to_path_buf(),
             manifest,
@@ -81,11 +77,11 @@ impl Sysroot {
         )
     }
 
-    /// Sets `CC_<triple>` and `AR_<triple>` to the sysroot's C wrappers, so
-    /// build scripts (the cc crate) compile their C for this target.
+    /// Sets `CC_<triple>`, `AR_<triple>`, `CXX_<triple>` and
+    /// `CXXSTDLIB_<triple>` as the installer wires them, so build scripts
+    /// (the cc and cmake crates) compile their C and C++ for this target.
     pub fn set_c_toolchain_env(&self, cmd: &mut Command) {
-        cmd.env(self.wiring.cc_var(), &self.tools.cc)
-            .env(self.wiring.ar_var(), &self.tools.ar);
+        cmd.envs(self.wiring.env_vars());
     }
 
     /// Runs a binary of this target: natively, or under its emulator.

@@ -12,6 +12,7 @@ mod build_log;
 pub mod dist;
 pub mod fetch;
 pub mod fixture;
+pub mod libcxx;
 pub mod link_runtime;
 pub mod pins;
 pub mod platforms;

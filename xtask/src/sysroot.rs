@@ -29,6 +29,7 @@ use xshell::{Shell, cmd};
 use crate::{
     build_log::BuildLog,
     fetch::{self, VerifiedSource},
+    libcxx::{self, LibcxxBuild},
     link_runtime::{self, RuntimeBuild},
     pins::{self, SourcePin, SourcePins},
     platforms::{FlavorRow, PlatformTable, TargetPlatform, TargetTriple},
@@ -64,13 +65,17 @@ const OPTIMIZED_ROUTINES_FILES: [&str; 12] = [
 ];
 
 /// Host tools the build runs, with the Debian package that provides each.
-const HOST_TOOLS: [(&str, &str); 6] = [
+const HOST_TOOLS: [(&str, &str); 10] = [
     ("clang", "clang"),
     ("llvm-ar", "llvm"),
     ("llvm-ranlib", "llvm"),
     ("llvm-objcopy", "llvm"),
     ("make", "make"),
     ("patch", "patch"),
+    (libcxx::CC, "clang-19"),
+    (libcxx::CXX, "clang-19"),
+    ("cmake", "cmake"),
+    ("ninja", "ninja-build"),
 ];
 
 pub struct SysrootRequest {
@@ -115,7 +120,7 @@ pub struct BuildRecord {
     /// from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub optimized_routines: Option<SourcePin>,
-    /// LLVM's runtime sources, for `lib/fallback/libunwind.a`.
+    /// LLVM's runtime sources, for `lib/fallback/libunwind.a` and libc++.
     pub llvm_runtimes: SourcePin,
     pub uapi_headers: UapiHeaders,
     pub patches: Vec<PatchRecord>,
@@ -145,6 +150,10 @@ pub struct CompilerRecord {
     pub ar: String,
     pub ranlib: String,
     pub objcopy: String,
+    /// libc++'s compiler (`libcxx::CXX`) and its version.
+    pub cxx: String,
+    pub cxx_version: String,
+    pub cmake_version: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -152,6 +161,8 @@ pub struct FlagsRecord {
     pub configure: Vec<String>,
     pub cflags: Vec<String>,
     pub mimalloc_cflags: Vec<String>,
+    /// libc++'s CMake switches (`libcxx::CMAKE_SWITCHES`).
+    pub libcxx_cmake: Vec<String>,
 }
 
 /// Everything a build is made from, read and checked once.
@@ -164,6 +175,8 @@ struct BuildInputs {
     flavors: Vec<FlavorRow>,
     patches: Vec<(String, PathBuf, Vec<u8>)>,
     clang_version: String,
+    cxx_version: String,
+    cmake_version: String,
 }
 
 impl BuildInputs {
@@ -190,8 +203,11 @@ impl BuildInputs {
                 patches.push((name, path, bytes));
             }
         }
-        let clang_version = cmd!(sh, "clang --version").quiet().read()?;
-        let clang_version = clang_version.lines().next().unwrap_or_default().to_owned();
+        let first_line = |text: String| text.lines().next().unwrap_or_default().to_owned();
+        let clang_version = first_line(cmd!(sh, "clang --version").quiet().read()?);
+        let cxx = libcxx::CXX;
+        let cxx_version = first_line(cmd!(sh, "{cxx} --version").quiet().read()?);
+        let cmake_version = first_line(cmd!(sh, "cmake --version").quiet().read()?);
         Ok(BuildInputs {
             pins,
             platform,
@@ -201,6 +217,8 @@ impl BuildInputs {
             flavors: table.flavor.clone(),
             patches,
             clang_version,
+            cxx_version,
+            cmake_version,
         })
     }
 
@@ -226,6 +244,7 @@ impl BuildInputs {
             link_runtime::CRTEND_SOURCE,
             link_runtime::ATOMIC_SOURCE,
             include_str!("link_runtime.rs"),
+            include_str!("libcxx.rs"),
         ] {
             text += &format!("runtime {}\n", sha256_hex(source.as_bytes()));
         }
@@ -236,6 +255,8 @@ impl BuildInputs {
             text += &format!("recipe {}\n", sha256_hex(recipe.as_bytes()));
         }
         text += &format!("compiler {}\n", self.clang_version);
+        text += &format!("compiler {}\n", self.cxx_version);
+        text += &format!("cmake {}\n", self.cmake_version);
         Ok(sha256_hex(text.as_bytes()))
     }
 
@@ -421,6 +442,8 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
         mimalloc_dir: &mimalloc_dir,
     };
     musl_build.make(default_flavor, &stage_default, &mut log)?;
+    // Before libc++, which includes <linux/futex.h>.
+    copy_uapi_headers(&inputs.platform, &stage_default.join("include"))?;
     let runtimes_dir = build_dir.join("llvm-runtimes");
     llvm_runtimes
         .unpack(&runtimes_dir)
@@ -436,7 +459,22 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
         },
         &mut log,
     )?;
-    copy_uapi_headers(&inputs.platform, &stage_default.join("include"))?;
+    let libcxx_started = Instant::now();
+    libcxx::build(
+        &sh,
+        &LibcxxBuild {
+            clang_target: &inputs.platform.clang_target,
+            cflags: &inputs.cflags(),
+            stage: &stage_default,
+            build_dir: &build_dir,
+            llvm_runtimes: &runtimes_dir,
+        },
+        &mut log,
+    )?;
+    eprintln!(
+        "fastmusl: libc++ for {triple} took {:.1} s",
+        libcxx_started.elapsed().as_secs_f64()
+    );
     let tools = wrappers::write_wrappers(&stage_default, &inputs.platform)?;
 
     let record = BuildRecord {
@@ -462,17 +500,23 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
             ar: "llvm-ar".to_owned(),
             ranlib: "llvm-ranlib".to_owned(),
             objcopy: "llvm-objcopy".to_owned(),
+            cxx: format!("{} --target={}", libcxx::CXX, inputs.platform.clang_target),
+            cxx_version: inputs.cxx_version.clone(),
+            cmake_version: inputs.cmake_version.clone(),
         },
         flags: FlagsRecord {
             configure: inputs.configure_args(),
             cflags: inputs.cflags(),
             mimalloc_cflags: inputs.mimalloc_cflags(default_flavor),
+            libcxx_cmake: libcxx::CMAKE_SWITCHES.map(str::to_owned).to_vec(),
         },
     };
     let wiring = SysrootWiring {
         linker: relative_to(&tools.linker, &stage_default),
         cc: relative_to(&tools.cc, &stage_default),
         ar: relative_to(&tools.ar, &stage_default),
+        cxx: Some(relative_to(&tools.cxx, &stage_default)),
+        cxxstdlib: Some(libcxx::CXXSTDLIB.to_owned()),
         rustflags: inputs.rustflags(),
         runner: inputs.platform.runner(),
     };
@@ -568,7 +612,7 @@ fn check_host_tools(sh: &Shell) -> Result<()> {
     if !missing.is_empty() {
         bail!(
             "building a sysroot needs these host tools, which were not found on PATH:\n  {}\n\
-             On Debian/Ubuntu: apt-get install clang lld llvm make patch",
+             On Debian 12: apt-get install clang lld llvm make patch clang-19 cmake ninja-build",
             missing.join("\n  ")
         );
     }
@@ -653,7 +697,7 @@ fn copy_uapi_headers(platform: &TargetPlatform, include: &Path) -> Result<()> {
     Ok(())
 }
 
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;

@@ -1,5 +1,7 @@
 //! The tools in a sysroot's `bin/`: `<triple>-ld` (the linker cargo uses),
-//! `<triple>-cc` and `<triple>-ar` (for the `cc` crate).
+//! `<triple>-cc`, `<triple>-c++` and `<triple>-ar` (for the `cc` and
+//! `cmake` crates). The C and C++ compilers are one template: they differ
+//! in which clang they need, the C++ header tree and the C++ library.
 //!
 //! They are small POSIX sh scripts, so they run on any Linux host without a
 //! toolchain of their own, and they find the sysroot relative to their own
@@ -12,7 +14,7 @@ use std::{
 
 use anyhow::{Context, Result};
 
-use crate::platforms::TargetPlatform;
+use crate::{libcxx, platforms::TargetPlatform};
 
 const LD_TEMPLATE: &str = include_str!("wrappers/ld.sh");
 const CC_TEMPLATE: &str = include_str!("wrappers/cc.sh");
@@ -26,6 +28,7 @@ pub const TEMPLATES: [&str; 3] = [LD_TEMPLATE, CC_TEMPLATE, AR_TEMPLATE];
 pub struct SysrootTools {
     pub linker: PathBuf,
     pub cc: PathBuf,
+    pub cxx: PathBuf,
     pub ar: PathBuf,
 }
 
@@ -36,6 +39,7 @@ impl SysrootTools {
         SysrootTools {
             linker: bin.join(format!("{triple}-ld")),
             cc: bin.join(format!("{triple}-cc")),
+            cxx: bin.join(format!("{triple}-c++")),
             ar: bin.join(format!("{triple}-ar")),
         }
     }
@@ -44,20 +48,34 @@ impl SysrootTools {
 pub fn write_wrappers(sysroot: &Path, platform: &TargetPlatform) -> Result<SysrootTools> {
     let tools = SysrootTools::in_sysroot(sysroot, platform);
     std::fs::create_dir_all(sysroot.join("bin"))?;
-    for (path, template) in [
-        (&tools.linker, LD_TEMPLATE),
-        (&tools.cc, CC_TEMPLATE),
-        (&tools.ar, AR_TEMPLATE),
+    for (path, template, language) in [
+        (&tools.linker, LD_TEMPLATE, Language::C),
+        (&tools.cc, CC_TEMPLATE, Language::C),
+        (&tools.cxx, CC_TEMPLATE, Language::Cxx),
+        (&tools.ar, AR_TEMPLATE, Language::C),
     ] {
-        let text = render(template, platform);
+        let text = render(template, platform, language);
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
     }
     Ok(tools)
 }
 
-fn render(template: &str, platform: &TargetPlatform) -> String {
+/// Which compiler wrapper a template is rendered as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Language {
+    C,
+    Cxx,
+}
+
+fn render(template: &str, platform: &TargetPlatform, language: Language) -> String {
+    let name = match language {
+        Language::C => "C",
+        Language::Cxx => "C++",
+    };
     template
+        .replace("@LANGUAGE@", name)
+        .replace("@MIN_CLANG_MAJOR@", &libcxx::MIN_CLANG_MAJOR.to_string())
         .replace("@TRIPLE_ENV@", &platform.triple.env_suffix())
         .replace("@TRIPLE@", platform.triple.as_str())
         .replace("@CLANG_TARGET@", &platform.clang_target)
@@ -76,9 +94,14 @@ mod tests {
         )
         .unwrap();
         for platform in &table.target {
-            for template in TEMPLATES {
-                let text = render(template, platform);
+            for (template, language) in TEMPLATES
+                .into_iter()
+                .flat_map(|t| [(t, Language::C), (t, Language::Cxx)])
+            {
+                let text = render(template, platform, language);
                 for placeholder in [
+                    "@LANGUAGE@",
+                    "@MIN_CLANG_MAJOR@",
                     "@TRIPLE@",
                     "@TRIPLE_ENV@",
                     "@CLANG_TARGET@",

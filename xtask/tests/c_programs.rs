@@ -1,6 +1,7 @@
-//! C programs linked statically against each sysroot with its C wrapper and
-//! run (natively for x86_64, under qemu for aarch64): musl's upstream fixes
-//! since 1.2.6, malloc's contract,
+//! C (and C++) programs linked statically against each sysroot with its C
+//! (and C++) wrapper and run (natively for x86_64, under qemu for the
+//! others): musl's upstream fixes since 1.2.6, malloc's contract, the C++
+//! runtime,
 //! fork from a busy multithreaded parent, thread start/exit, mimalloc's
 //! own test-api and test-stress from its 3.4.3 tree, and the string
 //! functions on every variant the CPU check can choose.
@@ -13,8 +14,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    AARCH64, X86_64, c_test_source, compile_c, for_each_of, for_each_target, mimalloc_tree, run_ok,
-    run_with_timeout, stderr_of, stdout_of, sysroot, sysroot_in, unlocalised_glue,
+    AARCH64, X86_64, c_test_source, compile_c, compile_cxx, compile_with, cxx_test_source,
+    for_each_of, for_each_target, mimalloc_tree, run_ok, run_with_timeout, stderr_of, stdout_of,
+    sysroot, sysroot_in, unlocalised_glue,
 };
 
 #[test]
@@ -611,4 +613,119 @@ fn the_sysroot_s_libatomic_serves_what_the_target_cannot_inline() {
             "{triple}: the test did not reach libatomic"
         );
     });
+}
+
+/// What `cpp/runtime.cpp` prints when libc++, the unwinder and mimalloc
+/// all do their part.
+const CXX_RUNTIME_SAYS: &str = "caught 4, destructors 4\nvector::at threw out_of_range\n\
+                                new char[13]: usable size 16\n";
+
+/// A C++ program linked by `<triple>-c++` alone (as CMake's compiler check
+/// and C++ build tools link): static, of the target's machine, exceptions
+/// caught deep in threads and across frames, thread_local destructors run,
+/// and operator new's block is mimalloc's (rounded to its 16-byte size
+/// class: musl's mallocng would say 13, glibc 24).
+#[test]
+fn a_cxx_program_linked_by_the_cxx_wrapper_runs() {
+    for_each_target(|triple| {
+        let s = sysroot(triple);
+        let bin = compile_cxx(s, "cxx_runtime", &[cxx_test_source("runtime.cpp")], &[]);
+        let elf = fastmusl_dist::elf::ElfFacts::read(&bin).unwrap();
+        assert!(
+            elf.is_static() && elf.machine == s.platform.elf_machine,
+            "{triple}: {elf:?}"
+        );
+        let out = run_ok(s, &bin, &[], &[], Duration::from_secs(120));
+        assert_eq!(stdout_of(&out), CXX_RUNTIME_SAYS, "{triple}");
+    });
+}
+
+/// A link that asks for `-lstdc++` (as some build scripts hard-code) gets
+/// the sysroot's libc++: here the C wrapper, which adds no C++ library of
+/// its own, links the C++ object with `-lstdc++ -lunwind` only.
+#[test]
+fn a_link_asking_for_libstdcxx_gets_libcxx() {
+    let s = sysroot(X86_64);
+    let dir = tempfile::tempdir().unwrap();
+    let object = dir.path().join("runtime.o");
+    let compile = Command::new(&s.tools.cxx)
+        .args(["-O2", "-c", "-o"])
+        .arg(&object)
+        .arg(cxx_test_source("runtime.cpp"))
+        .output()
+        .unwrap();
+    assert!(compile.status.success(), "{}", stderr_of(&compile));
+    let bin = compile_with(
+        s,
+        &s.tools.cc,
+        "cxx_runtime_via_lstdcxx",
+        &[object],
+        &["-Wl,--eh-frame-hdr", "-lstdc++", "-lunwind"],
+    );
+    let out = run_ok(s, &bin, &[], &[], Duration::from_secs(60));
+    assert_eq!(stdout_of(&out), CXX_RUNTIME_SAYS);
+}
+
+/// With no clang new enough for libc++'s headers (here: a PATH whose only
+/// clang is Debian 12's clang 14), the C++ wrapper stops before compiling
+/// and names the package to install; the C wrapper still compiles and
+/// links.
+#[test]
+fn without_clang_17_the_cxx_wrapper_names_the_package_and_c_still_works() {
+    let s = sysroot(X86_64);
+    let bin = tempfile::tempdir().unwrap();
+    // The tools the wrappers run, and clang 14 (`clang`, `clang++`) only.
+    for tool in ["sh", "dirname", "sed", "clang", "clang++", "ld.lld"] {
+        let path = which(tool);
+        std::os::unix::fs::symlink(&path, bin.path().join(tool)).unwrap();
+    }
+    let clang14 = Command::new(bin.path().join("clang++"))
+        .arg("-dumpversion")
+        .output()
+        .unwrap();
+    assert!(
+        stdout_of(&clang14).starts_with("14."),
+        "this test needs Debian 12's clang 14 as `clang++`: {}",
+        stdout_of(&clang14)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let with_old_clang = |tool: &Path, source: PathBuf, output: &str| {
+        Command::new("/bin/sh")
+            .arg(tool)
+            .args(["-O2", "-fno-builtin", "-o"])
+            .arg(dir.path().join(output))
+            .arg(source)
+            .env("PATH", bin.path())
+            .env_remove("FASTMUSL_CLANGXX")
+            .env_remove("FASTMUSL_CLANG")
+            .output()
+            .unwrap()
+    };
+
+    let cxx = with_old_clang(&s.tools.cxx, cxx_test_source("runtime.cpp"), "cxx");
+    let message = stderr_of(&cxx);
+    assert_eq!(cxx.status.code(), Some(127), "{message}");
+    for says in [
+        "compiling C++ for x86_64-unknown-linux-musl needs clang++ 17 or later",
+        "Found only: 'clang++' (14).",
+        "apt-get install clang-19",
+        "FASTMUSL_CLANGXX",
+    ] {
+        assert!(message.contains(says), "{says:?} missing from:\n{message}");
+    }
+    assert!(!dir.path().join("cxx").exists());
+
+    let c = with_old_clang(&s.tools.cc, c_test_source("malloc_semantics.c"), "c");
+    assert!(c.status.success(), "{}", stderr_of(&c));
+    let out = run_ok(s, &dir.path().join("c"), &[], &[], Duration::from_secs(60));
+    assert!(stdout_of(&out).starts_with("ok "), "{}", stdout_of(&out));
+}
+
+fn which(tool: &str) -> PathBuf {
+    let out = Command::new("sh")
+        .args(["-c", "command -v \"$1\"", "sh", tool])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{tool} is not on PATH");
+    PathBuf::from(stdout_of(&out).trim())
 }

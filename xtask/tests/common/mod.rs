@@ -94,6 +94,25 @@ pub fn sysroot_in(triple: &str, flavor: &str) -> &'static Sysroot {
 /// what malloc and calloc do (it would otherwise, e.g., not reload errno
 /// after calloc), so the tests see the library's real behaviour.
 pub fn compile_c(sysroot: &Sysroot, name: &str, sources: &[PathBuf], flags: &[&str]) -> PathBuf {
+    let mut all_flags = vec!["-fno-builtin"];
+    all_flags.extend(flags);
+    compile_with(sysroot, &sysroot.tools.cc, name, sources, &all_flags)
+}
+
+/// Compiles and links C++ sources into a static executable with the
+/// sysroot's `<triple>-c++`.
+pub fn compile_cxx(sysroot: &Sysroot, name: &str, sources: &[PathBuf], flags: &[&str]) -> PathBuf {
+    compile_with(sysroot, &sysroot.tools.cxx, name, sources, flags)
+}
+
+/// `compiler -O2 -pthread -o <target/ctests/…/name> flags… sources…`.
+pub fn compile_with(
+    sysroot: &Sysroot,
+    compiler: &Path,
+    name: &str,
+    sources: &[PathBuf],
+    flags: &[&str],
+) -> PathBuf {
     let out_dir = flavor::sysroot_dir(
         &project_root().join("target/ctests"),
         &sysroot.manifest.flavor,
@@ -101,8 +120,8 @@ pub fn compile_c(sysroot: &Sysroot, name: &str, sources: &[PathBuf], flags: &[&s
     );
     std::fs::create_dir_all(&out_dir).unwrap();
     let binary = out_dir.join(name);
-    let output = Command::new(&sysroot.tools.cc)
-        .args(["-O2", "-fno-builtin", "-pthread", "-o"])
+    let output = Command::new(compiler)
+        .args(["-O2", "-pthread", "-o"])
         .arg(&binary)
         .args(flags)
         .args(sources)
@@ -119,6 +138,10 @@ pub fn compile_c(sysroot: &Sysroot, name: &str, sources: &[PathBuf], flags: &[&s
 
 pub fn c_test_source(name: &str) -> PathBuf {
     project_root().join("xtask/tests/c").join(name)
+}
+
+pub fn cxx_test_source(name: &str) -> PathBuf {
+    project_root().join("xtask/tests/cpp").join(name)
 }
 
 /// The mimalloc object of the sysroot's libc.a as compiled, before its
