@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs what building and testing fastmusl needs on a Debian 12 host:
-# the cross compiler (clang, lld, llvm), make and patch for musl's build, the
+# the cross compiler (clang, lld, llvm), make and patch for musl's build,
+# clang 19, cmake and ninja for libc++'s (and users' C++: libc++ 19's
+# headers need clang 17 or later; Debian 12's clang is 14), the
 # Linux UAPI headers and libgcc of each target arch, qemu to run the foreign
 # targets' binaries, minisign and the shells/HTTP server of the installer tests, the
 # font of the benchmark plots, the container peers of the image tests
@@ -10,7 +12,7 @@
 # rust-src. Safe to run again.
 set -eu
 
-packages="clang lld llvm make patch zstd minisign qemu-user-static \
+packages="clang lld llvm make patch clang-19 cmake ninja-build zstd minisign qemu-user-static \
 	curl dash bash python3 fonts-dejavu-core \
 	linux-libc-dev-amd64-cross linux-libc-dev-arm64-cross linux-libc-dev-i386-cross \
 	linux-libc-dev-armhf-cross linux-libc-dev-riscv64-cross linux-libc-dev-ppc64el-cross \

@@ -13,7 +13,7 @@ use common::{
     tree,
 };
 use fastmusl_dist::elf::ElfFacts;
-use xtask::fixture::{mimalloc_banner, shared_target_dir};
+use xtask::fixture::{mimalloc_banner, mimalloc_committed_peak, shared_target_dir};
 use xtask::platforms::for_each_target_under_test;
 
 const USER_CONFIG: &str =
@@ -21,9 +21,10 @@ const USER_CONFIG: &str =
 
 /// Every target under test: `fastmusl target add` them all, then for each
 /// target and each fixture (pure Rust, C through the `cc` crate, the
-/// crates.io `zstd` crate) plain `cargo run --target T`, through the runner
-/// the sysroot's manifest names where this host needs one: the binary is
-/// static, of the target's machine and class, and mimalloc served it.
+/// crates.io `zstd` crate, C++ through `cc`, `cxx` and `cmake`) plain
+/// `cargo run --target T`, through the runner the sysroot's manifest names
+/// where this host needs one: the binary is static, of the target's machine
+/// and class, and mimalloc served it (for C++: operator new too).
 #[test]
 fn add_then_plain_cargo_builds_static_mimalloc_binaries_then_remove_restores_config() {
     let server = HttpServer::serve(&release().dir);
@@ -57,6 +58,11 @@ fn add_then_plain_cargo_builds_static_mimalloc_binaries_then_remove_restores_con
                 "c-alloc: 20000 blocks crossed between C and Rust; ALG_SET_KEY = 1",
             ),
             ("zstd-user", "zstd-user: "),
+            (
+                "cpp-user",
+                "cpp: 4 of 4 threads caught an exception 64 calls deep; \
+                 4 thread_local destructors ran\n",
+            ),
         ] {
             let project = sb.project(fixture);
             let binary = target_dir.join(triple).join("release").join(fixture);
@@ -66,10 +72,14 @@ fn add_then_plain_cargo_builds_static_mimalloc_binaries_then_remove_restores_con
                 &["run", "--release", "--target", triple],
                 &[
                     ("MIMALLOC_VERBOSE", "1"),
+                    ("MIMALLOC_SHOW_STATS", "1"),
                     ("CARGO_TARGET_DIR", target_dir.to_str().unwrap()),
                 ],
             );
             assert!(run.status.success(), "{fixture}: {}", text(&run.stderr));
+            if fixture == "cpp-user" {
+                assert_cpp_user_ran(&text(&run.stdout), &text(&run.stderr));
+            }
             assert!(
                 text(&run.stdout).starts_with(says),
                 "{fixture}: {}",
@@ -113,6 +123,11 @@ fn add_then_plain_cargo_builds_static_mimalloc_binaries_then_remove_restores_con
                 && line.contains("secure level 0"),
             "{line}"
         );
+        let cxx = format!(
+            "{}: C++: libc++ 19.1.7, exception caught, new char[13] has 16 usable bytes\n",
+            platform.triple
+        );
+        assert!(report.contains(&cxx), "{cxx:?} missing from:\n{report}");
     });
 
     let mut remove = vec!["target", "remove"];
@@ -124,6 +139,31 @@ fn add_then_plain_cargo_builds_static_mimalloc_binaries_then_remove_restores_con
     );
     let left = tree(&sb.fastmusl_home().join("sysroots"));
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// What the C++ fixture must print beyond its first line: a C++ exception
+/// became a Rust `Err` through `cxx`, the `cmake` crate's library computed
+/// its sum, a block from `new char[13]` has mimalloc's 16 usable bytes, and
+/// Rust panics still unwind; and, from mimalloc's statistics, that the 64
+/// MiB it held from operator new were mimalloc's.
+fn assert_cpp_user_ran(stdout: &str, stderr: &str) {
+    for line in [
+        "cxx: Ok(1234), then Err(\"stoi: no conversion\") from a C++ exception\n",
+        "cmake: total area 405\n",
+        "new char[13]: usable size 16\n",
+        "rust: panic caught: true\n",
+    ] {
+        assert!(
+            stdout.contains(line),
+            "cpp-user: {line:?} missing from:\n{stdout}"
+        );
+    }
+    let committed = mimalloc_committed_peak(stderr)
+        .unwrap_or_else(|| panic!("cpp-user: no mimalloc statistics:\n{stderr}"));
+    assert!(
+        committed >= 64 << 20,
+        "cpp-user held 64 MiB from operator new, but mimalloc committed only {committed} bytes"
+    );
 }
 
 /// cargo 1.93 ignores config `include` (measured: an `[env]` value from an
@@ -257,6 +297,23 @@ fn a_target_switches_flavor_and_back_with_one_command() {
         report.contains(&format!(
             "{X86_64}: flavor secure, static x86_64 64-bit executable"
         )) && report.contains("secure level 4"),
+        "{report}"
+    );
+    // Without a clang new enough for libc++ (here: told to use clang 14),
+    // C++ is reported as not set up, with what to install, and the doctor
+    // still passes: Rust and C do not need it.
+    let doctor = sb
+        .fastmusl_command(&["doctor"])
+        .env("FASTMUSL_CLANGXX", "clang++-14")
+        .output()
+        .unwrap();
+    let report = text(&doctor.stdout);
+    assert!(doctor.status.success(), "{report}{}", text(&doctor.stderr));
+    assert!(
+        report.contains(&format!(
+            "{X86_64}: C++: not set up: fastmusl: compiling C++ for {X86_64} needs clang++ 17 or later"
+        )) && report.contains("Found only: 'clang++-14' (14).")
+            && report.contains("apt-get install clang-19"),
         "{report}"
     );
 

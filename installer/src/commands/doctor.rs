@@ -3,6 +3,14 @@
 //! user's real cargo configuration) and reports whether it is static and
 //! which allocator served it, as mimalloc's own banner says, with the
 //! installed flavor beside the secure level mimalloc reports.
+//!
+//! Then C++: a second program whose build script compiles a C++ file with
+//! the compiler cargo's configuration names in `CXX_<triple>` and links the
+//! library `CXXSTDLIB_<triple>` names, as the `cc` crate does (the probe
+//! has no dependencies, so the doctor needs no registry). It reports the
+//! libc++ version, that an exception was caught, and the usable size of
+//! operator new's block. C++ is optional: without a clang new enough for
+//! libc++ the line says what to install, and the doctor still passes.
 
 use anyhow::{Context, Result, bail};
 use fastmusl_dist::{elf::ElfFacts, rust_std::StdSource};
@@ -21,74 +29,188 @@ const PROGRAM: &str = r#"fn main() {
 }
 "#;
 
+const CXX_PROBE: &str = r#"#include <malloc.h>
+#include <stdexcept>
+#include <string>
+
+extern "C" long doctor_libcxx_version() { return _LIBCPP_VERSION; }
+
+extern "C" int doctor_exception_caught() {
+    try {
+        throw std::runtime_error("doctor");
+    } catch (const std::exception& e) {
+        return std::string(e.what()) == "doctor";
+    }
+    return 0;
+}
+
+extern "C" unsigned long doctor_new_usable_size() {
+    char* p = new char[13];
+    unsigned long usable = malloc_usable_size(p);
+    delete[] p;
+    return usable;
+}
+"#;
+
+const CXX_BUILD_SCRIPT: &str = r#"use std::{env, path::PathBuf, process::{exit, Command}};
+
+// What the `cc` crate does with .cpp(true), without the crate.
+fn main() {
+    let target = env::var("TARGET").unwrap();
+    let suffix = target.replace(['-', '.'], "_");
+    let wired = |name: &str| {
+        let var = format!("{name}_{suffix}");
+        env::var(&var).unwrap_or_else(|_| {
+            eprintln!("fastmusl: {var} is not set: C++ is not wired for {target} (a sysroot from before C++: `fastmusl update`)");
+            exit(1)
+        })
+    };
+    let (cxx, ar, stdlib) = (wired("CXX"), wired("AR"), wired("CXXSTDLIB"));
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let object = out.join("probe.o");
+    let compiled = Command::new(&cxx)
+        .args(["-c", "-O2", "-fPIC", "probe.cpp", "-o"])
+        .arg(&object)
+        .status()
+        .unwrap_or_else(|e| { eprintln!("fastmusl: running {cxx}: {e}"); exit(1) });
+    if !compiled.success() { exit(1) }
+    let archived = Command::new(&ar).arg("rcs").arg(out.join("libprobe.a")).arg(&object).status();
+    if !archived.is_ok_and(|s| s.success()) { eprintln!("fastmusl: {ar} failed"); exit(1) }
+    println!("cargo:rustc-link-search=native={}", out.display());
+    println!("cargo:rustc-link-lib=static=probe");
+    println!("cargo:rustc-link-lib={stdlib}");
+}
+"#;
+
+const CXX_PROGRAM: &str = r#"unsafe extern "C" {
+    fn doctor_libcxx_version() -> std::ffi::c_long;
+    fn doctor_exception_caught() -> std::ffi::c_int;
+    fn doctor_new_usable_size() -> std::ffi::c_ulong;
+}
+
+fn main() {
+    let version = unsafe { doctor_libcxx_version() };
+    let caught = unsafe { doctor_exception_caught() } == 1;
+    let usable = unsafe { doctor_new_usable_size() };
+    println!(
+        "libc++ {}.{}.{}, exception {}, new char[13] has {usable} usable bytes",
+        version / 10000, version / 100 % 100, version % 100,
+        if caught { "caught" } else { "NOT caught" }
+    );
+}
+"#;
+
+/// The two probe crates, side by side in one scratch directory.
+struct Probes {
+    work: std::path::PathBuf,
+}
+
+impl Probes {
+    fn write() -> Result<Probes> {
+        let work = std::env::temp_dir().join(format!("fastmusl-doctor-{}", std::process::id()));
+        let package = |name: &str| {
+            format!(
+                "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[workspace]\n"
+            )
+        };
+        let rust = work.join("rust");
+        std::fs::create_dir_all(rust.join("src"))?;
+        std::fs::write(rust.join("Cargo.toml"), package("fastmusl-doctor"))?;
+        std::fs::write(rust.join("src/main.rs"), PROGRAM)?;
+        let cxx = work.join("cxx");
+        std::fs::create_dir_all(cxx.join("src"))?;
+        std::fs::write(cxx.join("Cargo.toml"), package("fastmusl-doctor-cxx"))?;
+        std::fs::write(cxx.join("build.rs"), CXX_BUILD_SCRIPT)?;
+        std::fs::write(cxx.join("probe.cpp"), CXX_PROBE)?;
+        std::fs::write(cxx.join("src/main.rs"), CXX_PROGRAM)?;
+        Ok(Probes { work })
+    }
+}
+
+impl Drop for Probes {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.work);
+    }
+}
+
 pub fn doctor(out: &Output) -> Result<()> {
     let home = FastmuslHome::from_env()?;
     let state = InstallState::load(&home)?;
     if state.targets.is_empty() {
         bail!("no targets installed; `fastmusl target add x86_64-unknown-linux-musl` installs one");
     }
-    let work = std::env::temp_dir().join(format!("fastmusl-doctor-{}", std::process::id()));
-    std::fs::create_dir_all(work.join("src"))?;
-    std::fs::write(
-        work.join("Cargo.toml"),
-        "[package]\nname = \"fastmusl-doctor\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[workspace]\n",
-    )?;
-    std::fs::write(work.join("src/main.rs"), PROGRAM)?;
+    let probes = Probes::write()?;
     let mut failures = 0;
+    let mut cxx_missing = 0;
     for (triple, installed) in &state.targets {
-        match check_target(&work, triple) {
+        match check_target(&probes.work, triple) {
             Ok(report) => println!("{triple}: flavor {}, {report}", installed.flavor),
             Err(e) => {
                 failures += 1;
                 println!("{triple}: PROBLEM: {e:#}");
             }
         }
+        match check_cxx(&probes.work, triple) {
+            CxxCheck::Works(report) => println!("{triple}: C++: {report}"),
+            CxxCheck::NoCompiler(why) => {
+                cxx_missing += 1;
+                println!("{triple}: C++: not set up: {why}");
+            }
+            CxxCheck::Broken(e) => {
+                failures += 1;
+                println!("{triple}: C++: PROBLEM: {e:#}");
+            }
+        }
     }
-    let _ = std::fs::remove_dir_all(&work);
+    drop(probes);
     if failures > 0 {
         bail!(
-            "{failures} target(s) are not served by fastmusl; `fastmusl show` lists what overrides it"
+            "{failures} check(s) failed; `fastmusl show` lists what overrides fastmusl's settings"
         );
     }
     out.info("every installed target builds static binaries with mimalloc");
+    if cxx_missing > 0 {
+        out.info("C++ needs clang 17 or later, as said above; Rust and C do not");
+    }
     Ok(())
 }
 
-fn check_target(work: &std::path::Path, triple: &str) -> Result<String> {
-    // Where rustup has no rust-std for the target here, std is built from
-    // source with nightly's -Zbuild-std, as a user would.
-    let std = StdSource::for_target(triple);
-    let args = ["run", "--release", "--quiet", "--target", triple];
-    // Your CARGO_TARGET_DIR, if set, so what is built once (std, under
-    // -Zbuild-std) is reused; else a scratch directory.
-    let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => std::path::absolute(dir).context("CARGO_TARGET_DIR")?,
-        None => work.join("target"),
+enum CxxCheck {
+    Works(String),
+    /// No clang new enough for libc++: an optional part not installed.
+    NoCompiler(String),
+    Broken(anyhow::Error),
+}
+
+fn check_cxx(work: &std::path::Path, triple: &str) -> CxxCheck {
+    let stdout = match cargo_run(&work.join("cxx"), triple, "fastmusl-doctor-cxx") {
+        Ok((stdout, _)) => stdout,
+        Err(e) => {
+            // The wrapper's own words: which clang it found, what to install.
+            let text = format!("{e:#}");
+            return match text.find("fastmusl: compiling C++") {
+                Some(at) => CxxCheck::NoCompiler(
+                    text[at..]
+                        .lines()
+                        .map(str::trim)
+                        .take_while(|l| !l.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+                None => CxxCheck::Broken(e),
+            };
+        }
     };
-    let output = std
-        .cargo(&args)
-        .current_dir(work)
-        .env("MIMALLOC_VERBOSE", "1")
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .output()
-        .context("running cargo")?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() {
-        let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
-        let hint = match std {
-            StdSource::Prebuilt => String::new(),
-            StdSource::BuildStd => format!(
-                "\n(no rust-std for {triple} is installed, so this ran `{}`: \
-                 `rustup target add {triple}` installs one where rustup ships it, else \
-                 `rustup toolchain install nightly --component rust-src` lets std be built)",
-                std.describe(&args)
-            ),
-        };
-        bail!(
-            "cargo run failed:\n{}{hint}",
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        );
+    match stdout.lines().next() {
+        Some(line) if line.contains("exception caught") => CxxCheck::Works(line.to_owned()),
+        _ => CxxCheck::Broken(anyhow::anyhow!("the C++ probe said: {stdout}")),
     }
+}
+
+fn check_target(work: &std::path::Path, triple: &str) -> Result<String> {
+    let (_, stderr) = cargo_run(&work.join("rust"), triple, "fastmusl-doctor")?;
+    let target_dir = target_dir(work)?;
+    let std = StdSource::for_target(triple);
     let binary = target_dir
         .join(triple)
         .join("release")
@@ -116,4 +238,53 @@ fn check_target(work: &std::path::Path, triple: &str) -> Result<String> {
             "the program did not run with fastmusl's mimalloc (no banner under MIMALLOC_VERBOSE=1): cargo is not using fastmusl's linker for {triple}"
         ),
     }
+}
+
+/// Your CARGO_TARGET_DIR, if set, so what is built once (std, under
+/// -Zbuild-std) is reused; else one scratch directory for both probes.
+fn target_dir(work: &std::path::Path) -> Result<std::path::PathBuf> {
+    Ok(match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => std::path::absolute(dir).context("CARGO_TARGET_DIR")?,
+        None => work.join("target"),
+    })
+}
+
+/// `cargo run --release --target T` of the probe crate in `dir`, under
+/// MIMALLOC_VERBOSE=1; its stdout and stderr, or the tail of cargo's.
+fn cargo_run(dir: &std::path::Path, triple: &str, binary: &str) -> Result<(String, String)> {
+    // Where rustup has no rust-std for the target here, std is built from
+    // source with nightly's -Zbuild-std, as a user would.
+    let std = StdSource::for_target(triple);
+    let args = ["run", "--release", "--quiet", "--target", triple];
+    let target_dir = target_dir(dir.parent().expect("a probe's directory has a parent"))?;
+    // Linked anew every time: cargo does not notice a changed linker.
+    let _ = std::fs::remove_file(target_dir.join(triple).join("release").join(binary));
+    let output = std
+        .cargo(&args)
+        .current_dir(dir)
+        .env("MIMALLOC_VERBOSE", "1")
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .output()
+        .context("running cargo")?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
+        let hint = match std {
+            StdSource::Prebuilt => String::new(),
+            StdSource::BuildStd => format!(
+                "\n(no rust-std for {triple} is installed, so this ran `{}`: \
+                 `rustup target add {triple}` installs one where rustup ships it, else \
+                 `rustup toolchain install nightly --component rust-src` lets std be built)",
+                std.describe(&args)
+            ),
+        };
+        bail!(
+            "cargo run failed:\n{}{hint}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+    Ok((
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr.into_owned(),
+    ))
 }
