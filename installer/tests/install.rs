@@ -166,6 +166,48 @@ fn assert_cpp_user_ran(stdout: &str, stderr: &str) {
     );
 }
 
+/// A real C++-heavy crate from crates.io: `rocksdb` (RocksDB and snappy,
+/// C++ compiled by librocksdb-sys through the `cc` crate, bindings by
+/// bindgen) after `fastmusl target add`, with plain `cargo run`: put from
+/// four threads, delete, flush, reopen, get and iterate. x86_64 only, and
+/// outside the every-target loop: its build is the longest of the suite.
+#[test]
+fn rocksdb_builds_and_round_trips_after_target_add() {
+    let server = HttpServer::serve(&release().dir);
+    let sb = Sandbox::new(&server.url);
+    sb.fastmusl_ok(&["target", "add", X86_64]);
+    let project = sb.project("rocksdb-user");
+    let target_dir = shared_target_dir();
+    let binary = target_dir.join(X86_64).join("debug").join("rocksdb-user");
+    let _ = std::fs::remove_file(&binary);
+    let run = sb.cargo(
+        &project,
+        &["run", "--target", X86_64],
+        &[
+            ("MIMALLOC_VERBOSE", "1"),
+            ("CARGO_TARGET_DIR", target_dir.to_str().unwrap()),
+        ],
+    );
+    let stderr = text(&run.stderr);
+    assert!(run.status.success(), "{}", last_lines(&stderr, 60));
+    assert_eq!(
+        text(&run.stdout),
+        "rocksdb: 9999 keys after reopening, first key-0-00001, key-3-01234 read back\n"
+    );
+    assert!(
+        mimalloc_banner(&stderr).is_some_and(|b| b.starts_with("v3.4.3")),
+        "no mimalloc banner: {}",
+        last_lines(&stderr, 40)
+    );
+    let elf = ElfFacts::read(&binary).unwrap();
+    assert!(elf.is_static() && elf.machine == 62, "{elf:?}");
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 /// cargo 1.93 ignores config `include` (measured: an `[env]` value from an
 /// included file does not reach the build; 1.94 honours it), so with it
 /// fastmusl edits the keys into the user's file instead, and still restores
