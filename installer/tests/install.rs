@@ -169,9 +169,14 @@ fn assert_cpp_user_ran(stdout: &str, stderr: &str) {
 /// A real C++-heavy crate from crates.io: `rocksdb` (RocksDB and snappy,
 /// C++ compiled by librocksdb-sys through the `cc` crate, bindings by
 /// bindgen) after `fastmusl target add`, with plain `cargo run`: put from
-/// four threads, delete, flush, reopen, get and iterate. x86_64 only, and
-/// outside the every-target loop: its build is the longest of the suite.
+/// four threads, delete, flush, reopen, get and iterate. x86_64 only.
+///
+/// Ignored in the default run: librocksdb-sys compiles 343 C++20 files,
+/// 33.5 CPU-minutes even unoptimised (17 minutes on CI's two cores, half of
+/// the suite's 35-minute budget). Run it with
+/// `cargo test -p fastmusl --test install -- --ignored rocksdb`.
 #[test]
+#[ignore = "a 17-minute build on two cores: run with --ignored rocksdb"]
 fn rocksdb_builds_and_round_trips_after_target_add() {
     let server = HttpServer::serve(&release().dir);
     let sb = Sandbox::new(&server.url);

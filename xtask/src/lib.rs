@@ -4,7 +4,9 @@
 //! One module per concern: `pins` and `platforms` read the declarative files
 //! in `sysroots/`; `tree_hash` and `fetch` get sources and prove they are the
 //! pinned ones; `sysroot` builds a target's sysroot (with `link_runtime`:
-//! crtbegin/crtend and libunwind); `wrappers` are the tools in its `bin/`; `fixture` builds and runs a Rust crate against a sysroot;
+//! crtbegin/crtend and libunwind; `libcxx`: LLVM's libc++); `wrappers` are
+//! the tools in its `bin/`; `fixture` builds and runs a Rust crate against
+//! a sysroot;
 //! `dist` packs sysroots into a signed release directory with `signing`.
 
 pub mod bench;

@@ -17,12 +17,10 @@
 //! libc++ 19 compiles only with clang 17 or later, so this build (and the
 //! sysroot's `-c++` wrapper) use a newer clang than musl's C needs.
 
-use std::path::Path;
-
 use anyhow::{Context, Result};
 use xshell::{Shell, cmd};
 
-use crate::build_log::BuildLog;
+use crate::{build_log::BuildLog, link_runtime::RuntimeBuild};
 
 /// The C and C++ compilers of the libc++ build: clang 19, the release the
 /// pinned runtime sources come from (Debian 12 package `clang-19`).
@@ -78,21 +76,9 @@ pub const LIBSTDCXX_SCRIPT: &str = "\
 INPUT(-lc++)
 ";
 
-pub struct LibcxxBuild<'a> {
-    pub clang_target: &'a str,
-    /// The target's C flags (`-fPIC`, the row's own).
-    pub cflags: &'a [String],
-    /// The sysroot being staged: its `include/` is used, `include/c++/v1`
-    /// and `lib/` written.
-    pub stage: &'a Path,
-    /// Scratch space below which the CMake build goes; mapped out of the
-    /// objects' paths.
-    pub build_dir: &'a Path,
-    /// The unpacked, verified LLVM runtime sources.
-    pub llvm_runtimes: &'a Path,
-}
-
-pub(crate) fn build(sh: &Shell, b: &LibcxxBuild<'_>, log: &mut BuildLog) -> Result<()> {
+/// Builds libc++ into `b.stage` (`include/c++/v1`, `lib/`), using
+/// `b.build_dir/libcxx` for CMake's tree.
+pub(crate) fn build(sh: &Shell, b: &RuntimeBuild<'_>, log: &mut BuildLog) -> Result<()> {
     let cmake_dir = b.build_dir.join("libcxx");
     let installed = b.build_dir.join("libcxx-headers");
     std::fs::create_dir_all(&cmake_dir)?;

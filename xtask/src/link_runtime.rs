@@ -52,6 +52,8 @@ const LIBUNWIND_SOURCES: [&str; 8] = [
     "UnwindRegistersSave.S",
 ];
 
+/// What building a runtime library against the staged sysroot takes (these
+/// and libc++, `crate::libcxx`).
 pub struct RuntimeBuild<'a> {
     pub clang_target: &'a str,
     /// The target's C flags (`-fPIC`, the row's own).

@@ -29,7 +29,7 @@ use xshell::{Shell, cmd};
 use crate::{
     build_log::BuildLog,
     fetch::{self, VerifiedSource},
-    libcxx::{self, LibcxxBuild},
+    libcxx,
     link_runtime::{self, RuntimeBuild},
     pins::{self, SourcePin, SourcePins},
     platforms::{FlavorRow, PlatformTable, TargetPlatform, TargetTriple},
@@ -448,29 +448,16 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
     llvm_runtimes
         .unpack(&runtimes_dir)
         .with_context(|| format!("unpacking llvm-runtimes from {}", llvm_runtimes.origin))?;
-    link_runtime::build(
-        &sh,
-        &RuntimeBuild {
-            clang_target: &inputs.platform.clang_target,
-            cflags: &inputs.cflags(),
-            stage: &stage_default,
-            build_dir: &build_dir,
-            llvm_runtimes: &runtimes_dir,
-        },
-        &mut log,
-    )?;
+    let runtime_build = RuntimeBuild {
+        clang_target: &inputs.platform.clang_target,
+        cflags: &inputs.cflags(),
+        stage: &stage_default,
+        build_dir: &build_dir,
+        llvm_runtimes: &runtimes_dir,
+    };
+    link_runtime::build(&sh, &runtime_build, &mut log)?;
     let libcxx_started = Instant::now();
-    libcxx::build(
-        &sh,
-        &LibcxxBuild {
-            clang_target: &inputs.platform.clang_target,
-            cflags: &inputs.cflags(),
-            stage: &stage_default,
-            build_dir: &build_dir,
-            llvm_runtimes: &runtimes_dir,
-        },
-        &mut log,
-    )?;
+    libcxx::build(&sh, &runtime_build, &mut log)?;
     eprintln!(
         "fastmusl: libc++ for {triple} took {:.1} s",
         libcxx_started.elapsed().as_secs_f64()

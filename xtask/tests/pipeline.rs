@@ -260,7 +260,40 @@ fn the_manifest_records_versions_pins_and_flags() {
         assert_eq!(wiring.linker, format!("bin/{triple}-ld"));
         assert_eq!(wiring.rustflags, ["-C", "target-feature=+crt-static"]);
         assert_eq!(wiring.runner.emulator, s.platform.emulator, "{triple}");
+        // C++: the wrapper, libc++ as the library crates link, its headers
+        // and archive, and what it was built with.
+        assert_eq!(
+            wiring.cxx.as_deref(),
+            Some(format!("bin/{triple}-c++").as_str())
+        );
+        assert_eq!(wiring.cxxstdlib.as_deref(), Some("c++"));
+        assert!(s.dir.join("include/c++/v1/__config_site").is_file());
+        assert!(s.dir.join("include/c++/v1/cxxabi.h").is_file());
+        assert!(s.dir.join("lib/libc++.a").is_file());
+        assert!(
+            !s.dir.join("lib/libc++abi.a").exists(),
+            "libc++abi is inside libc++.a"
+        );
+        assert!(
+            !s.dir.join("lib/libunwind.a").exists(),
+            "it would shadow Rust's"
+        );
+        assert_eq!(
+            std::fs::read_to_string(s.dir.join("lib/libstdc++.a")).unwrap(),
+            xtask::libcxx::LIBSTDCXX_SCRIPT
+        );
         let m = &s.record;
+        assert!(
+            m.compiler.cxx_version.contains("clang version 19."),
+            "{}",
+            m.compiler.cxx_version
+        );
+        assert!(
+            m.flags
+                .libcxx_cmake
+                .iter()
+                .any(|f| f == "-DLIBCXXABI_USE_LLVM_UNWINDER=OFF")
+        );
         assert_eq!(
             m.musl.archive_sha256.as_deref(),
             Some("d585fd3b613c66151fc3249e8ed44f77020cb5e6c1e635a616d3f9f82460512a")
