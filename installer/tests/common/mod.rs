@@ -14,7 +14,7 @@ use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
-    sync::{Mutex, OnceLock},
+    sync::OnceLock,
     time::Duration,
 };
 
@@ -64,28 +64,15 @@ pub fn release() -> &'static Release {
             .map(PathBuf::from)
             .unwrap_or_else(|| project_root().join("../shared/mirror"));
         let targets = release_targets();
-        // Two sysroot builds at a time: each has serial stretches (musl's
-        // configure, CMake's checks for libc++, archiving, the flavor's
-        // relink) that leave one of CI's two cores idle.
-        let queue = Mutex::new(targets.iter());
-        std::thread::scope(|scope| {
-            for _ in 0..2 {
-                scope.spawn(|| {
-                    loop {
-                        let Some(triple) = queue.lock().unwrap().next() else {
-                            break;
-                        };
-                        build_or_reuse(&SysrootRequest {
-                            triple: triple.parse().unwrap(),
-                            mirror: Some(mirror.clone()),
-                            out_root: default_sysroot_root(),
-                            extra_flavors: Vec::new(),
-                        })
-                        .unwrap_or_else(|e| panic!("building the {triple} sysroot: {e:#}"));
-                    }
-                });
-            }
-        });
+        for triple in &targets {
+            build_or_reuse(&SysrootRequest {
+                triple: triple.parse().unwrap(),
+                mirror: Some(mirror.clone()),
+                out_root: default_sysroot_root(),
+                extra_flavors: Vec::new(),
+            })
+            .unwrap_or_else(|e| panic!("building the {triple} sysroot: {e:#}"));
+        }
         let root = tempfile::tempdir().unwrap().keep();
         let (public_key, secret_key) = generate_keypair(&root.join("keys"), "throwaway").unwrap();
         let dir = root.join("release");
