@@ -101,10 +101,7 @@ pub(crate) fn build(sh: &Shell, b: &RuntimeBuild<'_>, log: &mut BuildLog) -> Res
     let switches = CMAKE_SWITCHES;
     // CMake takes the archiver by path, not from PATH.
     let which = |tool: &str| {
-        cmd!(sh, "sh -c 'command -v \"$1\"' sh {tool}")
-            .quiet()
-            .read()
-            .with_context(|| format!("{tool} is not on PATH"))
+        crate::sysroot::host_tool_path(sh, tool).with_context(|| format!("{tool} is not on PATH"))
     };
     let (ar, ranlib) = (which("llvm-ar")?, which("llvm-ranlib")?);
     log.run(cmd!(

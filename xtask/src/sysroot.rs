@@ -587,13 +587,7 @@ pub fn read_manifest(sysroot: &Path) -> Result<Option<(SysrootManifest, BuildRec
 fn check_host_tools(sh: &Shell) -> Result<()> {
     let missing: Vec<String> = HOST_TOOLS
         .iter()
-        .filter(|(tool, _)| {
-            cmd!(sh, "sh -c 'command -v \"$1\"' sh {tool}")
-                .quiet()
-                .ignore_stdout()
-                .run()
-                .is_err()
-        })
+        .filter(|(tool, _)| host_tool_path(sh, tool).is_none())
         .map(|(tool, package)| format!("{tool} (Debian package: {package})"))
         .collect();
     if !missing.is_empty() {
@@ -604,6 +598,15 @@ fn check_host_tools(sh: &Shell) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Where `tool` is on PATH (`command -v`), if it is.
+pub(crate) fn host_tool_path(sh: &Shell, tool: &str) -> Option<String> {
+    cmd!(sh, "sh -c 'command -v \"$1\"' sh {tool}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
 }
 
 /// Verifies the UAPI headers against the table's pin before they are used.

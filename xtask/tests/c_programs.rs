@@ -16,7 +16,7 @@ use std::time::Duration;
 use common::{
     AARCH64, X86_64, c_test_source, compile_c, compile_cxx, compile_with, cxx_test_source,
     for_each_of, for_each_target, mimalloc_tree, run_ok, run_with_timeout, stderr_of, stdout_of,
-    sysroot, sysroot_in, unlocalised_glue,
+    sysroot, sysroot_in, unlocalised_glue, which,
 };
 
 #[test]
@@ -719,13 +719,4 @@ fn without_clang_17_the_cxx_wrapper_names_the_package_and_c_still_works() {
     assert!(c.status.success(), "{}", stderr_of(&c));
     let out = run_ok(s, &dir.path().join("c"), &[], &[], Duration::from_secs(60));
     assert!(stdout_of(&out).starts_with("ok "), "{}", stdout_of(&out));
-}
-
-fn which(tool: &str) -> PathBuf {
-    let out = Command::new("sh")
-        .args(["-c", "command -v \"$1\"", "sh", tool])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{tool} is not on PATH");
-    PathBuf::from(stdout_of(&out).trim())
 }

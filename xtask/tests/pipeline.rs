@@ -11,7 +11,7 @@ use std::{
     process::Command,
 };
 
-use common::{for_each_target, shared_mirror, stderr_of, sysroot};
+use common::{for_each_target, shared_mirror, stderr_of, sysroot, which};
 use xtask::{
     sysroot::{MANIFEST_FILE, SysrootRequest, build_or_reuse},
     tree_hash::{Tree, sha256_hex},
@@ -190,16 +190,6 @@ fn bare_path(commands: &[&str]) -> tempfile::TempDir {
         std::os::unix::fs::symlink(real, dir.path().join(cmd)).unwrap();
     }
     dir
-}
-
-fn which(cmd: &str) -> PathBuf {
-    std::env::split_paths(&std::env::var_os("PATH").unwrap())
-        .map(|d| d.join(cmd))
-        .find(|p| {
-            p.metadata()
-                .is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
-        })
-        .unwrap_or_else(|| panic!("{cmd} not on PATH"))
 }
 
 #[test]

@@ -162,7 +162,6 @@ pub fn doctor(out: &Output) -> Result<()> {
             }
         }
     }
-    drop(probes);
     if failures > 0 {
         bail!(
             "{failures} check(s) failed; `fastmusl show` lists what overrides fastmusl's settings"
@@ -184,7 +183,7 @@ enum CxxCheck {
 
 fn check_cxx(work: &std::path::Path, triple: &str) -> CxxCheck {
     let stdout = match cargo_run(&work.join("cxx"), triple, "fastmusl-doctor-cxx") {
-        Ok((stdout, _)) => stdout,
+        Ok(run) => run.stdout,
         Err(e) => {
             // The wrapper's own words: which clang it found, what to install.
             let text = format!("{e:#}");
@@ -208,14 +207,10 @@ fn check_cxx(work: &std::path::Path, triple: &str) -> CxxCheck {
 }
 
 fn check_target(work: &std::path::Path, triple: &str) -> Result<String> {
-    let (_, stderr) = cargo_run(&work.join("rust"), triple, "fastmusl-doctor")?;
-    let target_dir = target_dir(work)?;
+    let run = cargo_run(&work.join("rust"), triple, "fastmusl-doctor")?;
     let std = StdSource::for_target(triple);
-    let binary = target_dir
-        .join(triple)
-        .join("release")
-        .join("fastmusl-doctor");
-    let facts = ElfFacts::read(&binary).with_context(|| format!("{}", binary.display()))?;
+    let facts = ElfFacts::read(&run.binary).with_context(|| format!("{}", run.binary.display()))?;
+    let stderr = run.stderr;
     let banner = stderr
         .lines()
         .find(|l| l.starts_with('v') && l.contains("(built on"));
@@ -249,16 +244,24 @@ fn target_dir(work: &std::path::Path) -> Result<std::path::PathBuf> {
     })
 }
 
+/// What a probe's run printed, and the binary cargo built for it.
+struct ProbeRun {
+    stdout: String,
+    stderr: String,
+    binary: std::path::PathBuf,
+}
+
 /// `cargo run --release --target T` of the probe crate in `dir`, under
-/// MIMALLOC_VERBOSE=1; its stdout and stderr, or the tail of cargo's.
-fn cargo_run(dir: &std::path::Path, triple: &str, binary: &str) -> Result<(String, String)> {
+/// MIMALLOC_VERBOSE=1; its output and binary, or the tail of cargo's.
+fn cargo_run(dir: &std::path::Path, triple: &str, binary: &str) -> Result<ProbeRun> {
     // Where rustup has no rust-std for the target here, std is built from
     // source with nightly's -Zbuild-std, as a user would.
     let std = StdSource::for_target(triple);
     let args = ["run", "--release", "--quiet", "--target", triple];
     let target_dir = target_dir(dir.parent().expect("a probe's directory has a parent"))?;
+    let binary = target_dir.join(triple).join("release").join(binary);
     // Linked anew every time: cargo does not notice a changed linker.
-    let _ = std::fs::remove_file(target_dir.join(triple).join("release").join(binary));
+    let _ = std::fs::remove_file(&binary);
     let output = std
         .cargo(&args)
         .current_dir(dir)
@@ -283,8 +286,9 @@ fn cargo_run(dir: &std::path::Path, triple: &str, binary: &str) -> Result<(Strin
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         );
     }
-    Ok((
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr.into_owned(),
-    ))
+    Ok(ProbeRun {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: stderr.into_owned(),
+        binary,
+    })
 }

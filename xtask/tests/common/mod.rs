@@ -253,6 +253,18 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<Output, S
     })
 }
 
+/// The first executable `cmd` on PATH.
+pub fn which(cmd: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join(cmd))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+        })
+        .unwrap_or_else(|| panic!("{cmd} not on PATH"))
+}
+
 pub fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
