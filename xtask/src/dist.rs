@@ -124,6 +124,9 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
         std::collections::BTreeMap::<String, std::collections::BTreeMap<_, _>>::new();
     let mut artifacts = Vec::new();
     let mut sysroot_dirs = Vec::new();
+    // First every sysroot and its manifest, then the archives (packed on
+    // all cores), then the release files in a fixed order.
+    let mut archives = Vec::new();
     for triple in &request.targets {
         let default_dir = sysroot::build_or_reuse(&SysrootRequest {
             triple: triple.clone(),
@@ -146,25 +149,34 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
                 );
             }
             let name = channel::sysroot_artifact_name(&version, &flavor.name, triple.as_str());
-            let top = name.trim_end_matches(".tar.zst");
-            let tar = pack_tree(&dir, top, archive_mtime)?;
-            let zst = compress(&tar, request.compression_cache.as_deref())?;
-            let path = request.out.join(&name);
-            let artifact = publish(signer.as_ref(), &request.out, &name, &zst, &version)?;
-            eprintln!(
-                "fastmusl: {name}: {} bytes ({} unpacked)",
-                zst.len(),
-                tar.len()
-            );
-            released.entry(flavor.name.clone()).or_default().insert(
-                triple.to_string(),
-                SysrootArtifact {
-                    artifact,
-                    wiring: manifest.wiring,
-                },
-            );
-            artifacts.push(path);
+            archives.push((triple, &flavor.name, manifest, ArchiveJob { dir, name }));
         }
+    }
+    let jobs: Vec<&ArchiveJob> = archives.iter().map(|(.., job)| job).collect();
+    let packed = pack_all(&jobs, archive_mtime, request.compression_cache.as_deref())?;
+    for ((triple, flavor, manifest, job), packed) in archives.into_iter().zip(packed) {
+        let path = request.out.join(&job.name);
+        let artifact = publish(
+            signer.as_ref(),
+            &request.out,
+            &job.name,
+            &packed.zst,
+            &version,
+        )?;
+        eprintln!(
+            "fastmusl: {}: {} bytes ({} unpacked)",
+            job.name,
+            packed.zst.len(),
+            packed.tar_len
+        );
+        released.entry(flavor.clone()).or_default().insert(
+            triple.to_string(),
+            SysrootArtifact {
+                artifact,
+                wiring: manifest.wiring,
+            },
+        );
+        artifacts.push(path);
     }
     let targets = released.remove(flavor::DEFAULT).unwrap_or_default();
     let other_flavors = flavors
@@ -250,6 +262,62 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
         artifacts,
         signed_by: signer.map(|s| s.key_id()),
     })
+}
+
+/// One sysroot archive of a release: the tree, and the file name (whose
+/// stem is the archive's top directory).
+struct ArchiveJob {
+    dir: PathBuf,
+    name: String,
+}
+
+struct PackedArchive {
+    tar_len: usize,
+    zst: Vec<u8>,
+}
+
+/// At most this many archives are compressed at once: each zstd context at
+/// `ZSTD_LEVEL` holds tens of MB.
+const MAX_PACKING_THREADS: usize = 8;
+
+/// Packs and compresses each job, one per core at a time (zstd at
+/// `ZSTD_LEVEL` is single-threaded and takes seconds per sysroot); results
+/// in the jobs' order. An archive's bytes depend only on its tree, so the
+/// order the work is done in cannot reach the release.
+fn pack_all(jobs: &[&ArchiveJob], mtime: u64, cache: Option<&Path>) -> Result<Vec<PackedArchive>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_PACKING_THREADS);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let pack = |job: &ArchiveJob| -> Result<PackedArchive> {
+        let top = job.name.trim_end_matches(".tar.zst");
+        let tar = pack_tree(&job.dir, top, mtime)?;
+        let zst = compress(&tar, cache).with_context(|| format!("making {}", job.name))?;
+        Ok(PackedArchive {
+            tar_len: tar.len(),
+            zst,
+        })
+    };
+    let mut done: Vec<(usize, Result<PackedArchive>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.min(jobs.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else { break mine };
+                        mine.push((i, pack(job)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a packing thread panicked"))
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, packed)| packed).collect()
 }
 
 /// zstd of `tar` at `ZSTD_LEVEL`, from `cache` if an earlier run made it.
