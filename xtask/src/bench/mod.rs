@@ -383,9 +383,8 @@ impl FastmuslSysroots {
         })
     }
 
-    /// The sysroot `variant` links against, or whose C wrapper it uses.
-    fn for_variant(&self, variant: Variant) -> Result<&Sysroot> {
-        let flavor = variant.flavor().unwrap_or(fastmusl_dist::flavor::DEFAULT);
+    /// The sysroot of `flavor`.
+    fn for_flavor(&self, flavor: &str) -> Result<&Sysroot> {
         self.by_flavor
             .get(flavor)
             .with_context(|| format!("no {flavor} sysroot under {}", self.out_root.display()))
@@ -406,7 +405,7 @@ fn measure(
     let mut binaries = Vec::new();
     let mut infos = Vec::new();
     for &variant in variants {
-        let binary = build_variant(variant, sysroots.for_variant(variant)?, out)?;
+        let binary = build_variant(variant, sysroots, out)?;
         infos.push(VariantInfo {
             name: variant.name().to_owned(),
             allocator: check_allocator(variant, &binary, &pins.mimalloc.version)?,
@@ -483,15 +482,27 @@ pub fn rewrite(report_json: &Path) -> Result<()> {
 /// target, not once per variant. `sysroot` is the fastmusl sysroot the
 /// fastmusl variants link against, and whose C wrapper the stock-musl
 /// variants compile their C with.
-fn build_variant(variant: Variant, sysroot: &Sysroot, out: &Path) -> Result<PathBuf> {
+/// Builds `variant` and copies its binary to `out/bin/<slug>/`.
+///
+/// Every variant builds in one cargo target directory, and the musl ones
+/// compile alike, so each dependency is compiled once per target: their C
+/// goes through the default flavor's C wrapper (rustup's musl has no C
+/// compiler here, and the flavors share headers and flags; only libc.a
+/// differs), and a fastmusl variant hands its sysroot's linker to the final
+/// link alone (`cargo rustc -- -C linker=…`). That link is what
+/// `target.<triple>.linker` gives a user's build; set that way, cargo would
+/// recompile every crate for each new linker path.
+fn build_variant(variant: Variant, sysroots: &FastmuslSysroots, out: &Path) -> Result<PathBuf> {
     let src = project_root().join("xtask/bench/alloc-workloads");
-    let target_dir = out.join("build").join(variant.target());
+    let target_dir = out.join("build");
     let mut cmd = rust_std::cargo();
     cmd.current_dir(&src)
         .args([
-            "build",
+            "rustc",
             "--release",
             "--locked",
+            "--bin",
+            "alloc-workloads",
             "--target",
             variant.target(),
         ])
@@ -501,20 +512,16 @@ fn build_variant(variant: Variant, sysroot: &Sysroot, out: &Path) -> Result<Path
     if variant.mimalloc_crate() {
         cmd.args(["--features", "mimalloc"]);
     }
-    match variant {
-        Variant::Glibc | Variant::GlibcMimalloc => {}
-        // rustup's own musl (and libc.a), with the C of the mimalloc crate
-        // and zstd compiled for musl by fastmusl's C wrapper, as there is
-        // no musl-gcc here.
-        Variant::StockMusl | Variant::StockMuslMimalloc => sysroot.set_c_toolchain_env(&mut cmd),
-        Variant::Fastmusl
-        | Variant::FastmuslSecure
-        | Variant::SecureLevel1
-        | Variant::SecureLevel2
-        | Variant::SecureLevel3 => {
-            cmd.args(["--config", &sysroot.linker_config_arg()]);
-            sysroot.set_c_toolchain_env(&mut cmd);
-        }
+    if variant.target() == HOST_MUSL {
+        sysroots
+            .for_flavor(fastmusl_dist::flavor::DEFAULT)?
+            .set_c_toolchain_env(&mut cmd);
+    }
+    if let Some(flavor) = variant.flavor() {
+        let linker = &sysroots.for_flavor(flavor)?.tools.linker;
+        cmd.arg("--")
+            .arg("-C")
+            .arg(format!("linker={}", linker.display()));
     }
     let output = cmd.output().context("running cargo")?;
     if !output.status.success() {
