@@ -186,7 +186,7 @@ impl BuildInputs {
         let table = PlatformTable::load(&root.join("sysroots/targets.toml"))?;
         let platform = table.get(triple)?.clone();
         let mut patches = Vec::new();
-        for component in ["musl", "mimalloc"] {
+        for component in ["musl", "mimalloc", "llvm-runtimes"] {
             let dir = root.join("patches").join(component);
             let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
                 .with_context(|| format!("reading {}", dir.display()))?
@@ -445,9 +445,15 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
     // Before libc++, which includes <linux/futex.h>.
     copy_uapi_headers(&inputs.platform, &stage_default.join("include"))?;
     let runtimes_dir = build_dir.join("llvm-runtimes");
-    llvm_runtimes
-        .unpack(&runtimes_dir)
-        .with_context(|| format!("unpacking llvm-runtimes from {}", llvm_runtimes.origin))?;
+    unpack_and_patch(
+        &sh,
+        &llvm_runtimes,
+        &[],
+        &runtimes_dir,
+        &inputs,
+        "llvm-runtimes/",
+        &mut log,
+    )?;
     let runtime_build = RuntimeBuild {
         clang_target: &inputs.platform.clang_target,
         cflags: &inputs.cflags(),

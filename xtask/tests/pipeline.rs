@@ -290,7 +290,12 @@ fn the_manifest_records_versions_pins_and_flags() {
         );
         assert!(m.mimalloc.tree_sha256.is_some());
         assert_eq!(m.llvm_runtimes.version, "19.1.7", "{triple}");
-        assert_eq!(m.patches.len(), 5);
+        assert_eq!(m.patches.len(), 6);
+        assert!(
+            m.patches
+                .iter()
+                .any(|p| p.path == "llvm-runtimes/0001-copy-headers-per-directory.patch")
+        );
         // aarch64's string functions come from Arm's optimized-routines.
         assert_eq!(
             m.optimized_routines.as_ref().map(|p| p.version.as_str()),
