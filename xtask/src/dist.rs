@@ -79,6 +79,10 @@ pub struct InstallerBuild {
     pub target_dir: Option<PathBuf>,
     /// The rustc to build with; default `RUSTC`, else cargo's own.
     pub rustc: Option<PathBuf>,
+    /// Build for these hosts only (each a released target whose row says
+    /// `installer_host`); default: every such target. A test release that
+    /// runs one host's installer need not spend minutes building others.
+    pub only_hosts: Option<Vec<TargetTriple>>,
 }
 
 /// What a dist run wrote.
@@ -190,10 +194,11 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
 
     let installer = if request.with_installer {
         let installer_version = installer_version()?;
+        let wanted = installer_hosts(&request.targets, &request.installer_build)?;
         let mut hosts = std::collections::BTreeMap::new();
         for dir in &sysroot_dirs {
             let sysroot = Sysroot::open(dir)?;
-            if !sysroot.platform.installer_host {
+            if !wanted.contains(&sysroot.platform.triple) {
                 continue;
             }
             let host = sysroot.platform.triple.to_string();
@@ -389,6 +394,32 @@ fn installer_version() -> Result<String> {
 /// binary linked against that very sysroot: we ship what we eat. The cargo
 /// settings go on the command line, so no config file is touched; this
 /// machine's paths are remapped out of the binary (see `path_remaps`).
+/// The targets to ship a `fastmusl` binary for: those whose row says
+/// `installer_host`, or `build.only_hosts`, each of which must be one.
+fn installer_hosts(targets: &[TargetTriple], build: &InstallerBuild) -> Result<Vec<TargetTriple>> {
+    let table = PlatformTable::project()?;
+    let is_host = |t: &TargetTriple| table.get(t).is_ok_and(|row| row.installer_host);
+    let Some(only) = &build.only_hosts else {
+        return Ok(targets.iter().filter(|t| is_host(t)).cloned().collect());
+    };
+    for host in only {
+        if !targets.contains(host) || !is_host(host) {
+            let hosts: Vec<String> = targets
+                .iter()
+                .filter(|t| is_host(t))
+                .map(|t| t.to_string())
+                .collect();
+            bail!(
+                "no fastmusl binary can be built for {host}: installers are built for the \
+                 released targets whose row in sysroots/targets.toml says installer_host \
+                 (here: {})",
+                hosts.join(", ")
+            );
+        }
+    }
+    Ok(only.clone())
+}
+
 fn build_installer(sysroot: &Sysroot, build: &InstallerBuild) -> Result<PathBuf> {
     let triple = sysroot.platform.triple.as_str();
     let linker = sysroot.linker_config_arg();
@@ -602,6 +633,35 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn installers_are_built_for_the_installer_hosts_or_the_ones_asked_for() {
+        let t = |s: &str| -> TargetTriple { s.parse().unwrap() };
+        let targets = [
+            t("i686-unknown-linux-musl"),
+            t("aarch64-unknown-linux-musl"),
+            t("x86_64-unknown-linux-musl"),
+        ];
+        let every = installer_hosts(&targets, &InstallerBuild::default()).unwrap();
+        assert_eq!(every, [targets[1].clone(), targets[2].clone()]);
+        let only = |hosts: &[&str]| InstallerBuild {
+            only_hosts: Some(hosts.iter().map(|h| t(h)).collect()),
+            ..Default::default()
+        };
+        let one = installer_hosts(&targets, &only(&["x86_64-unknown-linux-musl"])).unwrap();
+        assert_eq!(one, [targets[2].clone()]);
+        for refused in ["i686-unknown-linux-musl", "riscv64gc-unknown-linux-musl"] {
+            let err = installer_hosts(&targets, &only(&[refused])).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains(&format!("no fastmusl binary can be built for {refused}"))
+                    && err
+                        .to_string()
+                        .contains("(here: aarch64-unknown-linux-musl, x86_64-unknown-linux-musl)"),
+                "{err}"
+            );
+        }
+    }
 
     #[test]
     fn packing_ignores_times_owners_modes_and_order() {

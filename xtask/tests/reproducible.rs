@@ -140,6 +140,7 @@ fn clean_rebuilds_and_their_releases_are_bit_identical_with_or_without_rust_src(
         InstallerBuild {
             target_dir: Some(elsewhere.path().join("installer-build")),
             rustc: Some(no_rust_src),
+            only_hosts: None,
         },
         None,
     );

@@ -21,7 +21,7 @@ use std::{
 use fastmusl_dist::rust_std::StdSource;
 use xtask::{
     default_sysroot_root,
-    dist::{DistRequest, run},
+    dist::{DistRequest, InstallerBuild, run},
     project_root,
     signing::generate_keypair,
     sysroot::{SysrootRequest, build_or_reuse},
@@ -36,6 +36,12 @@ pub const AARCH64: &str = "aarch64-unknown-linux-musl";
 /// ones `FASTMUSL_TEST_TARGETS` names.
 pub fn targets() -> Vec<String> {
     xtask::platforms::PlatformTable::triples_under_test()
+}
+
+/// The target whose `fastmusl` binary runs here, the one installer the test
+/// release ships (`cargo xtask dist` ships one per installer host).
+pub fn test_host() -> String {
+    format!("{}-unknown-linux-musl", std::env::consts::ARCH)
 }
 
 /// What the release holds: the targets under test, and always the two
@@ -84,7 +90,11 @@ pub fn release() -> &'static Release {
             mirror: Some(mirror),
             channel: "stable".to_owned(),
             with_installer: true,
-            installer_build: Default::default(),
+            // This host's installer only: the tests run install.sh here.
+            installer_build: InstallerBuild {
+                only_hosts: Some(vec![test_host().parse().unwrap()]),
+                ..Default::default()
+            },
             dist_server: "http://127.0.0.1:1".to_owned(),
             compression_cache: Some(xtask::project_root().join("target/dist-cache")),
         })
