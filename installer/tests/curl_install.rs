@@ -189,7 +189,7 @@ fn without_minisign_install_sh_checks_sha256_and_says_so_and_adds_targets() {
 #[test]
 fn install_sh_refuses_a_tampered_binary_either_way() {
     let copy = copy_of_release();
-    let host = format!("{}-unknown-linux-musl", std::env::consts::ARCH);
+    let host = common::test_host();
     let binary = std::fs::read_dir(copy.path())
         .unwrap()
         .map(|e| e.unwrap().path())

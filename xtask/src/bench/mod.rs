@@ -476,12 +476,6 @@ pub fn rewrite(report_json: &Path) -> Result<()> {
     plot::churn_throughput(&report, &dir.join("churn-throughput.png"))
 }
 
-/// Builds the workloads for `variant` (stripped, release) and copies the
-/// binary to target/bench/bin/<variant>. Variants of one target share a
-/// cargo target directory, so tokio, hyper and the rest compile once per
-/// target, not once per variant. `sysroot` is the fastmusl sysroot the
-/// fastmusl variants link against, and whose C wrapper the stock-musl
-/// variants compile their C with.
 /// Builds `variant` and copies its binary to `out/bin/<slug>/`.
 ///
 /// Every variant builds in one cargo target directory, and the musl ones
