@@ -1,11 +1,13 @@
 //! One run of the HTTP workload: start the variant's server (`serve`), drive
 //! it with the load generator (`load`, the same binary for every variant),
-//! close the server's stdin and read what it reports.
+//! sample the server's RSS while it idles after the load, then close its
+//! stdin and read what it reports.
 
 use std::{
     io::{BufRead, BufReader, Read},
     path::Path,
     process::{Child, Command, Stdio},
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, bail};
@@ -32,13 +34,16 @@ impl Drop for Server {
     }
 }
 
+/// Returns the run's figures and the server's RSS (KiB) `idle_ms` after
+/// the load generator finished, as ("idle <ms>ms", KiB).
 pub fn run(
     server: &Path,
     load_generator: &Path,
     threads: usize,
     connections: usize,
     millis: u64,
-) -> Result<HttpRun> {
+    idle_ms: &[u64],
+) -> Result<(HttpRun, Vec<(String, u64)>)> {
     let mut server = Server(
         Command::new(server)
             .args(["serve", &threads.to_string()])
@@ -74,6 +79,13 @@ pub fn run(
     };
     let (requests, seconds) = (field("requests")?, field("seconds")?);
     let (p50_us, p99_us) = (field("p50_us")?, field("p99_us")?);
+    let idle_since = Instant::now();
+    let mut idle_rss = Vec::new();
+    for &ms in idle_ms {
+        let at = idle_since + Duration::from_millis(ms);
+        std::thread::sleep(at.saturating_duration_since(Instant::now()));
+        idle_rss.push((format!("idle {ms}ms"), process_rss_kib(server.0.id())?));
+    }
 
     // Closing stdin tells the server to report and exit.
     drop(server.0.stdin.take());
@@ -100,11 +112,23 @@ pub fn run(
     if served < requests {
         bail!("the server counted {served} requests, the load generator {requests}");
     }
-    Ok(HttpRun {
+    let run = HttpRun {
         requests_per_s: requests / seconds,
         p50_ms: p50_us / 1000.0,
         p99_ms: p99_us / 1000.0,
         cpu_us_per_request: value("cpu_us")? as f64 / served,
         peak_rss_kib: value("peak_rss_kib")?,
-    })
+    };
+    Ok((run, idle_rss))
+}
+
+/// A running process's resident memory (`Rss` of its smaps_rollup), KiB.
+fn process_rss_kib(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/smaps_rollup");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("Rss:"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("no Rss in {path}"))
 }

@@ -15,7 +15,9 @@
 //! Output in target/bench/: report.json, report.md (tables and the goals
 //! checked, see `report`) and churn-throughput.png (see `plot`).
 
+mod cgroup;
 mod http;
+mod memory;
 mod plot;
 mod report;
 mod secure_levels;
@@ -92,7 +94,7 @@ impl Variant {
         }
     }
 
-    fn slug(self) -> &'static str {
+    pub(crate) fn slug(self) -> &'static str {
         match self {
             Variant::Glibc => "glibc",
             Variant::GlibcMimalloc => "glibc-mimalloc",
@@ -107,7 +109,7 @@ impl Variant {
     }
 
     /// fastmusl's sysroot flavor it links against, if any.
-    fn flavor(self) -> Option<&'static str> {
+    pub(crate) fn flavor(self) -> Option<&'static str> {
         match self {
             Variant::Fastmusl => Some(fastmusl_dist::flavor::DEFAULT),
             Variant::FastmuslSecure => Some("secure"),
@@ -160,8 +162,28 @@ pub struct Workload {
 pub enum Kind {
     /// A fixed amount of work: the program with these arguments, timed.
     Timed { args: Vec<String> },
-    /// The HTTP server under load for a fixed time.
-    Http { connections: usize, millis: u64 },
+    /// The HTTP server under load for a fixed time, then its RSS sampled
+    /// while it idles `idle_ms` after the load.
+    Http {
+        connections: usize,
+        millis: u64,
+        idle_ms: Vec<u64>,
+    },
+    /// A burst, freed, then idle (`alloc-workloads idle`): the burst timed,
+    /// RSS sampled while idle.
+    Idle { args: Vec<String> },
+    /// A hello world's resident memory, Rust's (`hello`) or C's
+    /// (`xtask/bench/hello.c`).
+    Hello { c: bool },
+    /// The program run in a cgroup with a hard memory limit.
+    Limited { args: Vec<String>, limit_mib: u64 },
+}
+
+impl Workload {
+    /// There for its memory figures alone: left out of the time tables.
+    pub fn memory_only(&self) -> bool {
+        matches!(self.kind, Kind::Hello { .. } | Kind::Limited { .. })
+    }
 }
 
 /// libc's string functions the bench calls directly, each a row group.
@@ -250,9 +272,11 @@ fn workloads(quick: bool) -> Vec<Workload> {
             kind: Kind::Http {
                 connections: 32,
                 millis: if quick { 1_000 } else { 5_000 },
+                idle_ms: vec![100, 1_000],
             },
         });
     }
+    list.extend(memory_workloads(quick));
     // Zeroed allocations: calloc, whose zeroing is libc's memset.
     for &t in if quick { &[1usize][..] } else { &[1, 8][..] } {
         let ops = (scale * 4).to_string();
@@ -288,6 +312,63 @@ fn workloads(quick: bool) -> Vec<Workload> {
             ));
         }
     }
+    list
+}
+
+/// Workloads whose first result is memory: a burst freed then idle (RSS
+/// while the program sleeps), a burst into fresh memory (timed: first
+/// faults, huge pages where asked for), hello worlds, and bursts of
+/// shifting sizes under a cgroup memory limit that glibc fits in (its peak
+/// there, measured: 236 MB of the 256 MiB in the full run).
+fn memory_workloads(quick: bool) -> Vec<Workload> {
+    let (mb, idle_ms): (usize, &[u64]) = if quick {
+        (50, &[100, 1_000])
+    } else {
+        (200, &[100, 1_000, 5_000])
+    };
+    let megabytes = mb.to_string();
+    let mut idle_args = vec!["idle".to_owned(), "4".into(), megabytes.clone()];
+    idle_args.extend(idle_ms.iter().map(u64::to_string));
+    let mut list = vec![Workload {
+        name: format!("burst {mb} MB then idle x4"),
+        group: "burst then idle".into(),
+        threads: 4,
+        allocates: true,
+        allocations: None,
+        kind: Kind::Idle { args: idle_args },
+    }];
+    for t in [1, 4] {
+        list.push(timed(
+            format!("fresh burst {mb} MB x{t}"),
+            "fresh burst",
+            t,
+            &["fresh", &t.to_string(), &megabytes],
+        ));
+    }
+    for (name, c) in [("hello world (Rust)", false), ("hello world (C)", true)] {
+        list.push(Workload {
+            name: name.into(),
+            group: "hello world".into(),
+            threads: 1,
+            allocates: false,
+            allocations: None,
+            kind: Kind::Hello { c },
+        });
+    }
+    let (rounds, limit_mib) = if quick { (3, 80) } else { (6, 256) };
+    list.push(Workload {
+        name: format!("phases {mb} MB x4 under {limit_mib} MiB"),
+        group: "under a memory limit".into(),
+        threads: 4,
+        allocates: true,
+        allocations: None,
+        kind: Kind::Limited {
+            args: ["phases", "4", &megabytes, &rounds.to_string()]
+                .map(str::to_owned)
+                .to_vec(),
+            limit_mib,
+        },
+    });
     list
 }
 
@@ -402,65 +483,105 @@ fn measure(
 ) -> Result<Report> {
     std::fs::create_dir_all(out)?;
     let pins = SourcePins::load(&project_root().join("sysroots/sources.toml"))?;
+    if workloads
+        .iter()
+        .any(|w| matches!(w.kind, Kind::Limited { .. }))
+    {
+        cgroup::MemoryCgroup::available().context(
+            "the bench runs a workload under a cgroup memory limit; run it as root on a host \
+             with the memory controller",
+        )?;
+    }
     let mut binaries = Vec::new();
     let mut infos = Vec::new();
     for &variant in variants {
-        let binary = build_variant(variant, sysroots, out)?;
+        let workloads_binary = build_variant(variant, "alloc-workloads", sysroots, out)?;
         infos.push(VariantInfo {
             name: variant.name().to_owned(),
-            allocator: check_allocator(variant, &binary, &pins.mimalloc.version)?,
-            stripped_size_bytes: stripped_size(&binary)?,
+            allocator: check_allocator(variant, &workloads_binary, &pins.mimalloc.version)?,
+            stripped_size_bytes: stripped_size(&workloads_binary)?,
         });
-        binaries.push((variant, binary));
+        binaries.push(VariantBinaries {
+            variant,
+            hello: build_variant(variant, "hello", sysroots, out)?,
+            c_hello: memory::c_hello(variant, sysroots, out)?,
+            workloads: workloads_binary,
+        });
     }
     // One load generator for all: only the server's allocator varies.
-    let load_generator = binaries[0].1.clone();
+    let load_generator = binaries[0].workloads.clone();
     let runs = if quick { 1 } else { 5 };
     let mut measurements = Vec::new();
     for workload in workloads {
         eprintln!("bench: {}", workload.name);
-        let run_once = |binary: &Path| -> Result<Run> {
+        // The variants this workload runs on: the C hello world has none
+        // for the mimalloc-crate variants.
+        let runnable: Vec<&VariantBinaries> = binaries
+            .iter()
+            .filter(|b| !matches!(workload.kind, Kind::Hello { c: true }) || b.c_hello.is_some())
+            .collect();
+        let run_once = |binaries: &VariantBinaries| -> Result<Run> {
+            let binary = &binaries.workloads;
             match &workload.kind {
-                Kind::Timed { args } => timed_run(binary, args),
+                Kind::Timed { args } => Ok(timed_run(binary, args)?.0),
+                Kind::Idle { args } => memory::idle_run(binary, args),
+                Kind::Hello { c: false } => memory::hello_run(&binaries.hello),
+                Kind::Hello { c: true } => {
+                    memory::hello_run(binaries.c_hello.as_deref().context("no C hello world")?)
+                }
+                Kind::Limited { args, limit_mib } => memory::limited_run(binary, args, *limit_mib),
                 Kind::Http {
                     connections,
                     millis,
+                    idle_ms,
                 } => {
-                    let run = http::run(
+                    let (run, rss_kib) = http::run(
                         binary,
                         &load_generator,
                         workload.threads,
                         *connections,
                         *millis,
+                        idle_ms,
                     )?;
                     Ok(Run {
-                        wall_s: 0.0,
                         peak_rss_kib: run.peak_rss_kib,
                         http: Some(run),
+                        rss_kib,
+                        ..Run::default()
                     })
                 }
             }
         };
-        for (_, binary) in &binaries {
-            run_once(binary)?; // warm-up
+        for binaries in &runnable {
+            run_once(binaries)?; // warm-up
         }
-        let mut results: Vec<Vec<Run>> = vec![Vec::new(); binaries.len()];
+        let mut results: Vec<Vec<Run>> = vec![Vec::new(); runnable.len()];
         for _ in 0..runs {
-            for (i, (_, binary)) in binaries.iter().enumerate() {
-                results[i].push(run_once(binary)?);
+            for (i, binaries) in runnable.iter().enumerate() {
+                results[i].push(run_once(binaries)?);
             }
         }
-        for ((variant, _), runs) in binaries.iter().zip(&results) {
-            measurements.push(Measurement::new(workload, *variant, runs));
+        for (binaries, runs) in runnable.iter().zip(&results) {
+            measurements.push(Measurement::new(workload, binaries.variant, runs));
         }
     }
     Ok(Report {
         machine: machine(),
+        kernel_thp: kernel_thp(),
         quick,
         runs_per_variant: runs,
         variants: infos,
         measurements,
     })
+}
+
+/// What one variant runs: the workloads program, the Rust hello world, and
+/// the C hello world where the variant has its own C allocator.
+struct VariantBinaries {
+    variant: Variant,
+    workloads: PathBuf,
+    hello: PathBuf,
+    c_hello: Option<PathBuf>,
 }
 
 /// Writes report.md and churn-throughput.png again, beside `report_json`,
@@ -476,7 +597,8 @@ pub fn rewrite(report_json: &Path) -> Result<()> {
     plot::churn_throughput(&report, &dir.join("churn-throughput.png"))
 }
 
-/// Builds `variant` and copies its binary to `out/bin/<slug>/`.
+/// Builds `bin` (`alloc-workloads` or `hello`) of the workloads crate as
+/// `variant` and copies it to `out/bin/<slug>/`.
 ///
 /// Every variant builds in one cargo target directory, and the musl ones
 /// compile alike, so each dependency is compiled once per target: their C
@@ -486,7 +608,12 @@ pub fn rewrite(report_json: &Path) -> Result<()> {
 /// link alone (`cargo rustc -- -C linker=…`). That link is what
 /// `target.<triple>.linker` gives a user's build; set that way, cargo would
 /// recompile every crate for each new linker path.
-fn build_variant(variant: Variant, sysroots: &FastmuslSysroots, out: &Path) -> Result<PathBuf> {
+fn build_variant(
+    variant: Variant,
+    bin: &str,
+    sysroots: &FastmuslSysroots,
+    out: &Path,
+) -> Result<PathBuf> {
     let src = project_root().join("xtask/bench/alloc-workloads");
     let target_dir = out.join("build");
     let mut cmd = rust_std::cargo();
@@ -496,7 +623,7 @@ fn build_variant(variant: Variant, sysroots: &FastmuslSysroots, out: &Path) -> R
             "--release",
             "--locked",
             "--bin",
-            "alloc-workloads",
+            bin,
             "--target",
             variant.target(),
         ])
@@ -520,15 +647,13 @@ fn build_variant(variant: Variant, sysroots: &FastmuslSysroots, out: &Path) -> R
     let output = cmd.output().context("running cargo")?;
     if !output.status.success() {
         bail!(
-            "building the {} variant failed:\n{}",
+            "building {bin} as the {} variant failed:\n{}",
             variant.name(),
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let built = target_dir
-        .join(variant.target())
-        .join("release/alloc-workloads");
-    let binary = out.join("bin").join(variant.slug()).join("alloc-workloads");
+    let built = target_dir.join(variant.target()).join("release").join(bin);
+    let binary = out.join("bin").join(variant.slug()).join(bin);
     std::fs::create_dir_all(binary.parent().expect("a file in a directory"))?;
     std::fs::copy(&built, &binary).with_context(|| format!("copying {}", built.display()))?;
     Ok(binary)
@@ -603,8 +728,9 @@ fn reported<T: std::str::FromStr>(text: &str, name: &str) -> Option<T> {
         .and_then(|value| value.parse().ok())
 }
 
-/// Wall time and peak RSS (KiB, the program's own VmHWM) of one run.
-fn timed_run(binary: &Path, args: &[String]) -> Result<Run> {
+/// Wall time and peak RSS (KiB, the program's own VmHWM) of one run, and
+/// what the program printed on stderr.
+fn timed_run(binary: &Path, args: &[String]) -> Result<(Run, String)> {
     let started = Instant::now();
     let output = Command::new(binary).args(args).output()?;
     let wall_s = started.elapsed().as_secs_f64();
@@ -618,11 +744,24 @@ fn timed_run(binary: &Path, args: &[String]) -> Result<Run> {
     }
     let peak_rss_kib = reported(&stderr, "peak_rss_kib")
         .with_context(|| format!("{} printed no peak_rss_kib", binary.display()))?;
-    Ok(Run {
+    let run = Run {
         wall_s,
         peak_rss_kib,
-        http: None,
-    })
+        ..Run::default()
+    };
+    Ok((run, stderr.into_owned()))
+}
+
+/// The kernel's transparent huge page settings, as "enabled=madvise
+/// defrag=madvise" (the bracketed choice of each sysfs file), if it has THP.
+pub fn kernel_thp() -> Option<String> {
+    let setting = |file: &str| -> Option<String> {
+        let text =
+            std::fs::read_to_string(format!("/sys/kernel/mm/transparent_hugepage/{file}")).ok()?;
+        let chosen = text.split_whitespace().find(|w| w.starts_with('['))?;
+        Some(format!("{file}={}", chosen.trim_matches(['[', ']'])))
+    };
+    Some(format!("{} {}", setting("enabled")?, setting("defrag")?))
 }
 
 fn machine() -> String {

@@ -112,7 +112,7 @@ mod tests {
         let run = |wall_s| Run {
             wall_s,
             peak_rss_kib: 1,
-            http: None,
+            ..Run::default()
         };
         let mut measurements = Vec::new();
         for (name, seconds) in [
@@ -125,6 +125,7 @@ mod tests {
         }
         let report = Report {
             machine: "test".into(),
+            kernel_thp: None,
             quick: false,
             runs_per_variant: 1,
             variants: vec![],

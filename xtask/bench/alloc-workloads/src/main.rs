@@ -11,6 +11,9 @@
 //!                                               BYTES in all
 //!   alloc-workloads json THREADS DOCS           rayon: parse and re-serialise JSON
 //!   alloc-workloads zstd THREADS BUFFERS        zstd (C code, mallocs inside) in parallel
+//!   alloc-workloads idle THREADS MB SAMPLE_MS…  a burst of MB, freed; RSS sampled while idle
+//!   alloc-workloads fresh THREADS MB            a burst of MB zeroed blocks into fresh memory
+//!   alloc-workloads phases THREADS MB ROUNDS    bursts of MB in shifting sizes, freed between
 //!   alloc-workloads serve THREADS               HTTP server on 127.0.0.1 until stdin closes
 //!   alloc-workloads load ADDR CONNECTIONS MILLIS  load generator for `serve`
 //! Each prints a checksum so the work cannot be optimised away, and its own
@@ -22,6 +25,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod http;
+mod memory;
 
 use std::{hint::black_box, sync::mpsc, thread};
 
@@ -274,6 +278,12 @@ fn main() {
         }
         Some("json") => json(arg(&args, 2), arg(&args, 3)),
         Some("zstd") => zstd_parallel(arg(&args, 2), arg(&args, 3)),
+        Some("idle") => {
+            let samples: Vec<u64> = (4..args.len()).map(|i| arg(&args, i) as u64).collect();
+            memory::idle(arg(&args, 2), arg(&args, 3), &samples)
+        }
+        Some("fresh") => memory::fresh(arg(&args, 2), arg(&args, 3)),
+        Some("phases") => memory::phases(arg(&args, 2), arg(&args, 3), arg(&args, 4)),
         Some("serve") => http::serve(arg(&args, 2)),
         Some("load") => {
             let addr = args.get(2).unwrap_or_else(|| usage());
