@@ -84,10 +84,14 @@ pub enum Command {
         mirror: Option<PathBuf>,
         /// Measure fastmusl alone at each of mimalloc's secure levels 0–4
         /// (target/bench/secure-levels.md), instead of the six variants.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "memory_study")]
         secure_levels: bool,
+        /// Measure mimalloc's footprint options, one study-only flavor each
+        /// (target/bench/memory-study.{md,png}), instead of the six variants.
+        #[arg(long)]
+        memory_study: bool,
         /// Measure nothing: rewrite report.md and the plot from this report.json.
-        #[arg(long, value_name = "REPORT_JSON", conflicts_with_all = ["quick", "mirror", "secure_levels"])]
+        #[arg(long, value_name = "REPORT_JSON", conflicts_with_all = ["quick", "mirror", "secure_levels", "memory_study"])]
         rewrite: Option<PathBuf>,
     },
     /// Print the tree hash (see sysroots/sources.toml) of a .tar.gz archive,

@@ -97,6 +97,15 @@ fn main() -> Result<()> {
             let dir = xtask::bench::secure_levels(quick, mirror)?;
             eprintln!("fastmusl: report in {}", dir.display());
         }
+        flags::Command::Bench {
+            quick,
+            mirror,
+            memory_study: true,
+            ..
+        } => {
+            let dir = xtask::bench::memory_study(quick, mirror)?;
+            eprintln!("fastmusl: report in {}", dir.display());
+        }
         flags::Command::Bench { quick, mirror, .. } => {
             let dir = xtask::bench::run(quick, mirror)?;
             eprintln!("fastmusl: report in {}", dir.display());

@@ -290,7 +290,7 @@ fn the_manifest_records_versions_pins_and_flags() {
         );
         assert!(m.mimalloc.tree_sha256.is_some());
         assert_eq!(m.llvm_runtimes.version, "19.1.7", "{triple}");
-        assert_eq!(m.patches.len(), 6);
+        assert_eq!(m.patches.len(), 9);
         assert!(
             m.patches
                 .iter()

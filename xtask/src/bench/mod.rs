@@ -18,6 +18,7 @@
 mod cgroup;
 mod http;
 mod memory;
+mod memory_study;
 mod plot;
 mod report;
 mod secure_levels;
@@ -59,6 +60,9 @@ pub enum Variant {
     SecureLevel1,
     SecureLevel2,
     SecureLevel3,
+    /// fastmusl's default flavor with one point of the footprint study
+    /// (`memory_study::POINTS[i]`) as its defaults, never shipped.
+    MemoryStudy(usize),
 }
 
 impl Variant {
@@ -91,6 +95,7 @@ impl Variant {
             Variant::SecureLevel1 => "fastmusl MI_SECURE=1",
             Variant::SecureLevel2 => "fastmusl MI_SECURE=2",
             Variant::SecureLevel3 => "fastmusl MI_SECURE=3",
+            Variant::MemoryStudy(i) => memory_study::POINTS[i].label,
         }
     }
 
@@ -105,6 +110,7 @@ impl Variant {
             Variant::SecureLevel1 => "fastmusl-secure-1",
             Variant::SecureLevel2 => "fastmusl-secure-2",
             Variant::SecureLevel3 => "fastmusl-secure-3",
+            Variant::MemoryStudy(i) => memory_study::POINTS[i].flavor,
         }
     }
 
@@ -116,6 +122,7 @@ impl Variant {
             Variant::SecureLevel1 => Some("secure1"),
             Variant::SecureLevel2 => Some("secure2"),
             Variant::SecureLevel3 => Some("secure3"),
+            Variant::MemoryStudy(i) => Some(memory_study::POINTS[i].flavor),
             _ => None,
         }
     }
@@ -123,7 +130,7 @@ impl Variant {
     /// The secure level mimalloc must report in a fastmusl variant.
     pub fn secure_level(self) -> Option<u32> {
         match self {
-            Variant::Fastmusl => Some(0),
+            Variant::Fastmusl | Variant::MemoryStudy(_) => Some(0),
             Variant::SecureLevel1 => Some(1),
             Variant::SecureLevel2 => Some(2),
             Variant::SecureLevel3 => Some(3),
@@ -431,6 +438,31 @@ pub fn secure_levels(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// `cargo xtask bench --memory-study`: fastmusl with each of the footprint
+/// study's points as its defaults (`memory_study::POINTS`, built as
+/// study-only flavors in sysroots under target/bench/sysroots/), beside
+/// glibc, the ceiling and the shipped default flavor, over the workloads
+/// that allocate and the memory ones. Output: target/bench/memory-study.{json,md}
+/// and memory-study.png, the Pareto plot of time against peak RSS.
+pub fn memory_study(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
+    let out = project_root().join("target/bench");
+    let sysroots = FastmuslSysroots::build(mirror, out.join("sysroots"), memory_study::flavors())?;
+    let studied: Vec<Workload> = workloads(quick)
+        .into_iter()
+        .filter(|w| w.allocates || w.memory_only())
+        .collect();
+    let report = measure(&memory_study::variants(), &sysroots, &studied, quick, &out)?;
+    std::fs::write(
+        out.join("memory-study.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    let markdown = memory_study::markdown(&report);
+    std::fs::write(out.join("memory-study.md"), &markdown)?;
+    memory_study::pareto_plot(&report, &out.join("memory-study.png"))?;
+    print!("{markdown}");
+    Ok(out)
+}
+
 /// The host's fastmusl sysroots, one per flavor the variants link against.
 struct FastmuslSysroots {
     out_root: PathBuf,
@@ -639,10 +671,18 @@ fn build_variant(
             .set_c_toolchain_env(&mut cmd);
     }
     if let Some(flavor) = variant.flavor() {
-        let linker = &sysroots.for_flavor(flavor)?.tools.linker;
+        let sysroot = sysroots.for_flavor(flavor)?;
+        // The sysroot's fingerprint as a cfg: cargo relinks when the
+        // sysroot was rebuilt in place, which the linker path alone does
+        // not tell it (a stale binary would carry the old libc.a).
         cmd.arg("--")
             .arg("-C")
-            .arg(format!("linker={}", linker.display()));
+            .arg(format!("linker={}", sysroot.tools.linker.display()))
+            .arg("--cfg")
+            .arg(format!(
+                "fastmusl_sysroot=\"{}\"",
+                sysroot.record.inputs_sha256
+            ));
     }
     let output = cmd.output().context("running cargo")?;
     if !output.status.success() {

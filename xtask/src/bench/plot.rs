@@ -14,7 +14,7 @@ use super::{Variant, report::Report};
 /// `fonts-dejavu-core`, which ci/install-deps.sh installs.
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
-fn register_font() -> Result<()> {
+pub(super) fn register_font() -> Result<()> {
     static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
     REGISTERED
         .get_or_init(|| {
@@ -52,6 +52,7 @@ fn colour(variant: Variant) -> RGBColor {
         Variant::SecureLevel1 | Variant::SecureLevel2 | Variant::SecureLevel3 => {
             RGBColor(153, 112, 171)
         }
+        Variant::MemoryStudy(_) => RGBColor(67, 147, 195),
     }
 }
 
