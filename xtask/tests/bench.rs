@@ -1,6 +1,7 @@
 //! The benchmark harness works: `cargo xtask bench --quick` builds all six
 //! variants, checks each runs with the allocator it claims, runs every
-//! workload (the HTTP server under its load generator too) and writes the
+//! workload (the HTTP server under its load generator too, the memory
+//! workloads, one under a real cgroup memory limit) and writes the
 //! reports and the plot. (It says nothing about speed: the
 //! numbers come from full runs, `cargo xtask bench`.)
 
@@ -61,6 +62,38 @@ fn the_quick_smoke_run_builds_checks_and_reports_every_variant() {
         assert!(markdown.contains(&format!("| {row} |")), "{markdown}");
     }
     assert!(markdown.contains("\nMisses: "), "{markdown}");
+    // Memory beside time: RSS while idle after a burst (and after the HTTP
+    // server's load), hello worlds, the run under a cgroup memory limit,
+    // and the memory goals of both flavors.
+    for row in [
+        "burst 50 MB then idle x4: idle 1000ms",
+        "HTTP server x8: idle 1000ms",
+        "hello world (Rust): at exit",
+        "hello world (C): at exit",
+    ] {
+        assert!(markdown.contains(&format!("| {row} |")), "{markdown}");
+    }
+    assert!(markdown.contains("| fresh burst 50 MB x4 |"), "{markdown}");
+    assert!(
+        markdown.contains("phases 50 MB x4 under 80 MiB: in a cgroup of the memory controller"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("\nMemory misses: "), "{markdown}");
+    let limited: Vec<_> = measurements
+        .iter()
+        .filter(|m| m["limited"].is_object())
+        .collect();
+    assert_eq!(limited.len(), 6, "one run under the limit per variant");
+    for m in limited {
+        assert_eq!(m["limited"]["limit_kib"].as_u64(), Some(80 << 10), "{m}");
+        assert!(m["limited"]["max_usage_kib"].as_u64().unwrap() > 0, "{m}");
+    }
+    // The C hello world exists for every variant with its own C allocator.
+    let c_hello = measurements
+        .iter()
+        .filter(|m| m["workload"] == "hello world (C)")
+        .count();
+    assert_eq!(c_hello, 4, "glibc, stock musl and both flavors");
     assert!(
         markdown.contains("| workload | secure ÷ fastmusl | stock musl ÷ secure |"),
         "{markdown}"

@@ -71,7 +71,10 @@ impl MemoryCgroup {
         } else {
             (V2_ROOT, Version::V2)
         };
-        let dir = Path::new(root).join(format!("{name}-{}", std::process::id()));
+        // Unique within the process too: tests make groups from several threads.
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = Path::new(root).join(format!("{name}-{}-{n}", std::process::id()));
         if dir.exists() {
             // Left by a run that was killed: empty by now, as its process is gone.
             std::fs::remove_dir(&dir).with_context(|| format!("removing {}", dir.display()))?;
@@ -133,20 +136,36 @@ impl MemoryCgroup {
         })
     }
 
-    /// Runs `binary args` inside the group (a shell moves itself in, then
-    /// execs the program, so no byte of it runs outside) and returns its
-    /// exit status, stderr and what the kernel counted. One run per group:
-    /// the peak and the counters are the group's since it was made.
+    /// Runs `binary args` inside the group; see `run_command`.
     pub fn run(&self, binary: &Path, args: &[String]) -> Result<(ExitStatus, String, LimitedRun)> {
-        let started = Instant::now();
-        let output = Command::new("sh")
+        let mut cmd = Command::new(binary);
+        cmd.args(args);
+        let (status, _, stderr, limited) = self.run_command(&cmd)?;
+        Ok((status, stderr, limited))
+    }
+
+    /// Runs `cmd` (its program, arguments and environment) inside the
+    /// group: a shell moves itself in, then execs the program, so no byte
+    /// of it runs outside. Returns its exit status, stdout, stderr and what
+    /// the kernel counted. One run per group: the peak and the counters are
+    /// the group's since it was made.
+    pub fn run_command(&self, cmd: &Command) -> Result<(ExitStatus, String, String, LimitedRun)> {
+        let mut inside = Command::new("sh");
+        inside
             .arg("-c")
             .arg(r#"echo $$ > "$0/cgroup.procs" && exec "$@""#)
             .arg(&self.dir)
-            .arg(binary)
-            .args(args)
-            .output()
-            .context("running sh")?;
+            .arg(cmd.get_program())
+            .args(cmd.get_args())
+            .stdin(std::process::Stdio::null());
+        for (key, value) in cmd.get_envs() {
+            match value {
+                Some(value) => inside.env(key, value),
+                None => inside.env_remove(key),
+            };
+        }
+        let started = Instant::now();
+        let output = inside.output().context("running sh")?;
         let wall_s = started.elapsed().as_secs_f64();
         let (max_usage, failcnt, oom_kills) = match self.version {
             Version::V1 => (
@@ -162,9 +181,11 @@ impl MemoryCgroup {
             ),
         };
         use std::os::unix::process::ExitStatusExt;
-        let killed = output.status.signal() == Some(libc_sigkill());
+        // SIGKILL, the same number on every Linux architecture.
+        let killed = output.status.signal() == Some(9);
         Ok((
             output.status,
+            String::from_utf8_lossy(&output.stdout).into_owned(),
             String::from_utf8_lossy(&output.stderr).into_owned(),
             LimitedRun {
                 limit_kib: self.limit_bytes / 1024,
@@ -175,11 +196,6 @@ impl MemoryCgroup {
             },
         ))
     }
-}
-
-/// SIGKILL's number, the same on every Linux architecture.
-fn libc_sigkill() -> i32 {
-    9
 }
 
 /// Whether a child group can be made under `root` (root privileges).

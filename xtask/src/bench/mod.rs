@@ -15,7 +15,7 @@
 //! Output in target/bench/: report.json, report.md (tables and the goals
 //! checked, see `report`) and churn-throughput.png (see `plot`).
 
-mod cgroup;
+pub mod cgroup;
 mod http;
 mod memory;
 mod memory_study;
