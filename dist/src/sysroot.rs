@@ -16,7 +16,10 @@
 //! The rest of the file (what the sysroot was built from) is the pipeline's
 //! record; readers here keep it as an opaque table.
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +37,12 @@ pub struct SysrootManifest {
     /// keep it in `build`, with everything else they do not know.)
     #[serde(default = "crate::flavor::default_name")]
     pub flavor: String,
+    /// The mimalloc options whose defaults this flavor's build sets, by
+    /// mimalloc's option name (`purge_delay = 250`): fastmusl's footprint
+    /// choices (patches/mimalloc/0003-0005). `MIMALLOC_<NAME>` still
+    /// overrides each at run time. Empty in sysroots made before.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub allocator_defaults: BTreeMap<String, i64>,
     pub wiring: SysrootWiring,
     /// Everything else: the pipeline's record of sources, patches, compiler
     /// and flags.

@@ -12,7 +12,7 @@ use common::{
     AARCH64, HttpServer, Sandbox, X86_64, copy_of_release, release, release_targets, targets, text,
     tree,
 };
-use fastmusl_dist::{elf::ElfFacts, rust_std::StdSource};
+use fastmusl_dist::{elf::ElfFacts, flavor, rust_std::StdSource, sysroot::SysrootManifest};
 use xtask::fixture::{mimalloc_banner, mimalloc_committed_peak, shared_target_dir};
 use xtask::platforms::for_each_target_under_test;
 
@@ -129,6 +129,26 @@ fn add_then_plain_cargo_builds_static_mimalloc_binaries_then_remove_restores_con
             platform.triple
         );
         assert!(report.contains(&cxx), "{cxx:?} missing from:\n{report}");
+        // The footprint defaults the installed sysroot's manifest records
+        // are the options the program ran with, each said to be the
+        // sysroot's default.
+        let sysroot = flavor::sysroot_dir(
+            &sb.fastmusl_home()
+                .join("sysroots")
+                .join(common::release_version()),
+            flavor::DEFAULT,
+            platform.triple.as_str(),
+        );
+        let defaults = SysrootManifest::read(&sysroot).unwrap().allocator_defaults;
+        assert!(defaults.contains_key("idle_purge"), "{defaults:?}");
+        let allocator = report
+            .lines()
+            .find(|l| l.starts_with(&format!("{}: allocator: ", platform.triple)))
+            .unwrap_or_else(|| panic!("no allocator line:\n{report}"));
+        for (name, value) in &defaults {
+            let said = format!("{name} {value} (sysroot default)");
+            assert!(allocator.contains(&said), "{said:?} missing: {allocator}");
+        }
     });
 
     let mut remove = vec!["target", "remove"];
@@ -372,12 +392,24 @@ fn a_target_switches_flavor_and_back_with_one_command() {
         text(&show.stdout)
     );
     assert_eq!(secure_level_of_a_build(), "4");
-    let doctor = sb.fastmusl_ok(&["doctor"]);
+    // (A MIMALLOC_ variable overriding a default shows as such.)
+    let doctor = sb
+        .fastmusl_command(&["doctor"])
+        .env("MIMALLOC_PURGE_DELAY", "7")
+        .env("MIMALLOC_IDLE_PURGE", "0")
+        .output()
+        .unwrap();
     let report = text(&doctor.stdout);
+    assert!(doctor.status.success(), "{report}{}", text(&doctor.stderr));
     assert!(
         report.contains(&format!(
             "{X86_64}: flavor secure, static x86_64 64-bit executable"
         )) && report.contains("secure level 4"),
+        "{report}"
+    );
+    assert!(
+        report.contains("purge_delay 7 (MIMALLOC_PURGE_DELAY), ")
+            && report.contains("idle_purge 0 (MIMALLOC_IDLE_PURGE; the sysroot's default is 1)"),
         "{report}"
     );
     // Without a clang new enough for libc++ (here: told to use clang 14),

@@ -520,6 +520,7 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
             version: inputs.pins.sysroot_version(),
             target: triple.to_owned(),
             flavor: flavor.name.clone(),
+            allocator_defaults: allocator_defaults(&record.flags.mimalloc_cflags),
             wiring: wiring.clone(),
             build: toml::Table::try_from(&record)?,
         };
@@ -722,4 +723,41 @@ fn relative_to(path: &Path, base: &Path) -> String {
         .unwrap_or(path)
         .display()
         .to_string()
+}
+
+/// The mimalloc option defaults that `-DMI_DEFAULT_<NAME>=<N>` flags set,
+/// by mimalloc's option name in lowercase (`MI_DEFAULT_PURGE_DELAY=250` is
+/// `purge_delay = 250`): what the manifest records and `fastmusl doctor`
+/// shows.
+pub fn allocator_defaults(mimalloc_cflags: &[String]) -> std::collections::BTreeMap<String, i64> {
+    mimalloc_cflags
+        .iter()
+        .filter_map(|flag| {
+            let (name, value) = flag.strip_prefix("-DMI_DEFAULT_")?.split_once('=')?;
+            Some((name.to_ascii_lowercase(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocator_defaults_are_read_from_the_mi_default_flags() {
+        let flags: Vec<String> = [
+            "-O3",
+            "-DMI_SECURE=0",
+            "-DMI_DEFAULT_PURGE_DELAY=250",
+            "-DMI_DEFAULT_ALLOW_THP=0",
+            "-DMI_DEFAULT_NOT_A_NUMBER=x",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let defaults = allocator_defaults(&flags);
+        assert_eq!(
+            defaults.into_iter().collect::<Vec<_>>(),
+            [("allow_thp".to_owned(), 0), ("purge_delay".to_owned(), 250)]
+        );
+    }
 }

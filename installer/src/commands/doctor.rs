@@ -2,7 +2,10 @@
 //! multithreaded program with plain `cargo run --target T` (so through the
 //! user's real cargo configuration) and reports whether it is static and
 //! which allocator served it, as mimalloc's own banner says, with the
-//! installed flavor beside the secure level mimalloc reports.
+//! installed flavor beside the secure level mimalloc reports, and the
+//! footprint options the program ran with (purge delay, THP, the idle
+//! purger, the memory-limit awareness) against the defaults the sysroot's
+//! manifest records, so that a MIMALLOC_* variable overriding one shows.
 //!
 //! Then C++: a second program whose build script compiles a C++ file with
 //! the compiler cargo's configuration names in `CXX_<triple>` and links the
@@ -12,8 +15,10 @@
 //! operator new's block. C++ is optional: without a clang new enough for
 //! libc++ the line says what to install, and the doctor still passes.
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, Result, bail};
-use fastmusl_dist::{elf::ElfFacts, rust_std::StdSource};
+use fastmusl_dist::{elf::ElfFacts, rust_std::StdSource, sysroot::SysrootManifest};
 
 use fastmusl::{
     Output,
@@ -143,8 +148,17 @@ pub fn doctor(out: &Output) -> Result<()> {
     let mut failures = 0;
     let mut cxx_missing = 0;
     for (triple, installed) in &state.targets {
+        let recorded = SysrootManifest::read(&home.sysroot(triple, installed))
+            .map(|m| m.allocator_defaults)
+            .unwrap_or_default();
         match check_target(&probes.work, triple) {
-            Ok(report) => println!("{triple}: flavor {}, {report}", installed.flavor),
+            Ok((report, options)) => {
+                println!("{triple}: flavor {}, {report}", installed.flavor);
+                println!(
+                    "{triple}: allocator: {}",
+                    footprint(&options, &recorded, |v| std::env::var_os(v).is_some())
+                );
+            }
             Err(e) => {
                 failures += 1;
                 println!("{triple}: PROBLEM: {e:#}");
@@ -206,7 +220,69 @@ fn check_cxx(work: &std::path::Path, triple: &str) -> CxxCheck {
     }
 }
 
-fn check_target(work: &std::path::Path, triple: &str) -> Result<String> {
+/// The footprint options, as mimalloc printed them under MIMALLOC_VERBOSE.
+const FOOTPRINT_OPTIONS: [&str; 7] = [
+    "purge_delay",
+    "allow_thp",
+    "thp_after",
+    "page_retire_large",
+    "idle_purge",
+    "limit_aware",
+    "arena_max_object_size",
+];
+
+/// mimalloc's `option 'NAME': VALUE` lines, by name.
+fn reported_options(stderr: &str) -> BTreeMap<String, String> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            // (with or without mimalloc's "mimalloc: " prefix)
+            let rest = &l[l.find("option '")? + "option '".len()..];
+            let (name, value) = rest.split_once("': ")?;
+            Some((name.to_owned(), value.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// "purge_delay 1000 (mimalloc's default), allow_thp 0 (MIMALLOC_ALLOW_THP),
+/// idle_purge 0 (MIMALLOC_IDLE_PURGE; the sysroot's default is 1), …": each
+/// footprint option the program ran with and where its value came from. A
+/// value other than the default the sysroot records was set at run time
+/// (the environment, or cargo's `[env]`); `set_in_env` says which
+/// `MIMALLOC_` variables this process has, for the options the sysroot
+/// leaves at mimalloc's own default.
+fn footprint(
+    options: &BTreeMap<String, String>,
+    recorded: &BTreeMap<String, i64>,
+    set_in_env: impl Fn(&str) -> bool,
+) -> String {
+    let shown: Vec<String> = FOOTPRINT_OPTIONS
+        .iter()
+        .filter_map(|name| {
+            let value = options.get(*name)?;
+            let variable = format!("MIMALLOC_{}", name.to_ascii_uppercase());
+            let origin = match recorded.get(*name) {
+                Some(default) if value.split_whitespace().next() == Some(&default.to_string()) => {
+                    "sysroot default".to_owned()
+                }
+                Some(default) => format!("{variable}; the sysroot's default is {default}"),
+                None if set_in_env(&variable) => variable,
+                None => "mimalloc's default".to_owned(),
+            };
+            Some(format!("{name} {value} ({origin})"))
+        })
+        .collect();
+    if shown.is_empty() {
+        "mimalloc reported no footprint options".to_owned()
+    } else {
+        shown.join(", ")
+    }
+}
+
+fn check_target(
+    work: &std::path::Path,
+    triple: &str,
+) -> Result<(String, BTreeMap<String, String>)> {
     let run = cargo_run(&work.join("rust"), triple, "fastmusl-doctor")?;
     let std = StdSource::for_target(triple);
     let facts = ElfFacts::read(&run.binary).with_context(|| format!("{}", run.binary.display()))?;
@@ -219,14 +295,17 @@ fn check_target(work: &std::path::Path, triple: &str) -> Result<String> {
         .find_map(|l| l.strip_prefix("secure level: "))
         .unwrap_or("unknown");
     match (banner, facts.is_static()) {
-        (Some(banner), true) => Ok(format!(
-            "static {} {}-bit executable, allocator mimalloc {banner}, secure level {secure_level}{}",
-            facts.machine_name(),
-            facts.bits(),
-            match std {
-                StdSource::Prebuilt => "",
-                StdSource::BuildStd => " (std built from source: nightly -Zbuild-std)",
-            }
+        (Some(banner), true) => Ok((
+            format!(
+                "static {} {}-bit executable, allocator mimalloc {banner}, secure level {secure_level}{}",
+                facts.machine_name(),
+                facts.bits(),
+                match std {
+                    StdSource::Prebuilt => "",
+                    StdSource::BuildStd => " (std built from source: nightly -Zbuild-std)",
+                }
+            ),
+            reported_options(&stderr),
         )),
         (Some(_), false) => bail!("mimalloc ran, but the binary is dynamically linked"),
         (None, _) => bail!(
@@ -291,4 +370,44 @@ fn cargo_run(dir: &std::path::Path, triple: &str, binary: &str) -> Result<ProbeR
         stderr: stderr.into_owned(),
         binary,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn footprint_options_say_whether_they_are_the_sysroots_defaults() {
+        let stderr = "mimalloc: option 'purge_delay': 250 \n\
+                      mimalloc: option 'allow_thp': 1 \n\
+                      mimalloc: option 'idle_purge': 1 \n\
+                      mimalloc: option 'arena_max_object_size': 2097152 KiB\n\
+                      mimalloc: option 'verbose': 1 \n";
+        let options = reported_options(stderr);
+        assert_eq!(options["purge_delay"], "250");
+        let recorded: BTreeMap<String, i64> = [
+            ("purge_delay".to_owned(), 250),
+            ("allow_thp".to_owned(), 0),
+            ("idle_purge".to_owned(), 1),
+        ]
+        .into();
+        let no_env = |_: &str| false;
+        assert_eq!(
+            footprint(&options, &recorded, no_env),
+            "purge_delay 250 (sysroot default), allow_thp 1 (MIMALLOC_ALLOW_THP; the sysroot's \
+             default is 0), idle_purge 1 (sysroot default), arena_max_object_size 2097152 KiB \
+             (mimalloc's default)"
+        );
+        // An option the sysroot leaves to mimalloc, set in the environment.
+        let recorded: BTreeMap<String, i64> = [("idle_purge".to_owned(), 1)].into();
+        assert_eq!(
+            footprint(&options, &recorded, |v| v == "MIMALLOC_PURGE_DELAY"),
+            "purge_delay 250 (MIMALLOC_PURGE_DELAY), allow_thp 1 (mimalloc's default), \
+             idle_purge 1 (sysroot default), arena_max_object_size 2097152 KiB (mimalloc's default)"
+        );
+        assert_eq!(
+            footprint(&BTreeMap::new(), &recorded, no_env),
+            "mimalloc reported no footprint options"
+        );
+    }
 }
