@@ -346,6 +346,25 @@ fn the_manifest_records_versions_pins_and_flags() {
         };
         assert_eq!(level(s), ["-DMI_SECURE=0"], "{triple}");
         assert_eq!(level(secure), ["-DMI_SECURE=4"], "{triple}");
+        // The footprint defaults (patches/mimalloc/0003-0005): recorded by
+        // option name as the build flags set them, the same in both flavors.
+        for f in [s, secure] {
+            let recorded = &f.manifest.allocator_defaults;
+            assert_eq!(
+                recorded,
+                &xtask::sysroot::allocator_defaults(&f.record.flags.mimalloc_cflags),
+                "{triple}"
+            );
+            assert_eq!(
+                recorded.keys().map(String::as_str).collect::<Vec<_>>(),
+                ["idle_purge", "limit_aware"],
+                "{triple}"
+            );
+        }
+        assert_eq!(
+            s.manifest.allocator_defaults,
+            secure.manifest.allocator_defaults
+        );
     });
 }
 

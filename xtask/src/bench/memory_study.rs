@@ -144,6 +144,17 @@ pub const POINTS: &[StudyPoint] = &[
         ],
     },
     StudyPoint {
+        flavor: "mslean1000",
+        label: "lean: THP never, purge 1000 ms",
+        cflags: &[
+            NO_THP,
+            "-DMI_DEFAULT_PURGE_DELAY=1000",
+            NO_RETIRE,
+            IDLE_PURGE,
+            LIMIT_AWARE,
+        ],
+    },
+    StudyPoint {
         flavor: "mslean50thp64",
         label: "lean: THP after 64 MiB, purge 50 ms",
         cflags: &[
@@ -156,7 +167,9 @@ pub const POINTS: &[StudyPoint] = &[
     },
 ];
 
-/// The study's flavors: the default flavor's flags, then the point's.
+/// The study's flavors: the default flavor's secure level, then the point's
+/// flags alone (not the default flavor's footprint choices: `mstoday` is
+/// mimalloc's own defaults, as fastmusl shipped them before).
 pub fn flavors() -> Vec<FlavorRow> {
     POINTS
         .iter()

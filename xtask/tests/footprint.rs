@@ -1,0 +1,161 @@
+//! What the allocator gives back (`c/footprint.c`, the default flavor's
+//! footprint defaults from patches/mimalloc/0003-0005): after a burst the
+//! idle purger returns memory while every thread idles; it survives fork
+//! from a busy multithreaded parent on every target. Each check has a
+//! control that shows it can fail.
+//!
+//! Not yet met, so `--ignored`: a program that fits a cgroup memory limit
+//! under glibc should fit under fastmusl (x86_64 natively, aarch64 under
+//! qemu). Today fastmusl is OOM-killed under 80 MiB where glibc peaks at
+//! 54 MiB, with the default flavor and with THP and retired pages off too
+//! (issue 24 is open on it). Run it with
+//! `cargo test -p xtask --test footprint -- --ignored`.
+
+mod common;
+
+use std::{os::unix::process::ExitStatusExt, process::Command, time::Duration};
+
+use common::{
+    AARCH64, X86_64, c_test_source, compile_c, for_each_of, for_each_target, run, run_ok,
+    stdout_of, sysroot,
+};
+use xtask::bench::cgroup::{LimitedRun, MemoryCgroup};
+
+/// mimalloc 3.4.3's own defaults, which the default flavor's replace: what
+/// the controls run with (MIMALLOC_* override the built-in defaults).
+const UPSTREAM_DEFAULTS: [(&str, &str); 5] = [
+    ("MIMALLOC_PURGE_DELAY", "1000"),
+    ("MIMALLOC_ALLOW_THP", "1"),
+    ("MIMALLOC_PAGE_RETIRE_LARGE", "1"),
+    ("MIMALLOC_IDLE_PURGE", "0"),
+    ("MIMALLOC_LIMIT_AWARE", "0"),
+];
+
+/// A 64 MB burst over 4 threads, freed, threads alive and idle: with the
+/// default flavor's idle purger RSS must fall to 80% of what it was with
+/// the burst allocated, within 2 s (natively: under qemu-user, RSS is
+/// qemu's own). The control, without the idle purger, keeps the burst
+/// resident. (Measured on x86_64 with THP: 146-158 MB with the burst, 103-115
+/// MB after it; 148 MB in the control. Without THP and retired pages it
+/// falls to 6 MB, `cargo xtask bench --memory-study`.)
+#[test]
+fn the_idle_purger_returns_a_freed_burst_while_threads_idle() {
+    for_each_of(&[X86_64], |triple| {
+        let s = sysroot(triple);
+        let bin = compile_c(s, "footprint_idle", &[c_test_source("footprint.c")], &[]);
+        let args = ["idle", "64", "80", "2000"];
+        let out = run_ok(s, &bin, &args, &[], Duration::from_secs(60));
+        assert!(
+            stdout_of(&out).starts_with("ok idle"),
+            "{}",
+            stdout_of(&out)
+        );
+
+        let control = run(
+            s,
+            &bin,
+            &args,
+            &[("MIMALLOC_IDLE_PURGE", "0")],
+            Duration::from_secs(60),
+        );
+        assert!(
+            !control.status.success() && stdout_of(&control).starts_with("FAIL idle"),
+            "without the idle purger the burst should stay resident: {}",
+            stdout_of(&control)
+        );
+    });
+}
+
+/// Forks while 4 threads burst and free, so that purges fall due and the
+/// purger runs across forks; every child bursts, frees and exits 0. Fewer
+/// forks under qemu-user, where each fork of a threaded process is slow.
+#[test]
+fn the_idle_purger_survives_fork_from_a_busy_multithreaded_parent() {
+    for_each_target(|triple| {
+        let s = sysroot(triple);
+        let bin = compile_c(s, "footprint_fork", &[c_test_source("footprint.c")], &[]);
+        let forks = if s.platform.is_foreign() { "40" } else { "300" };
+        let out = run_ok(s, &bin, &["fork", forks], &[], Duration::from_secs(300));
+        assert!(
+            stdout_of(&out).starts_with(&format!("ok {forks} forks")),
+            "{triple}: {}",
+            stdout_of(&out)
+        );
+    });
+}
+
+/// Bursts of 50 MB in shifting sizes, 4 rounds, under an 80 MiB cgroup
+/// limit without swap: glibc's build of the same program fits (checked
+/// first, so the limit is one glibc survives), and so must fastmusl's.
+/// Under qemu the limit grows by what qemu itself holds for the same
+/// program without the bursts. Natively, the control with mimalloc's own
+/// defaults is OOM-killed.
+#[test]
+#[ignore = "not met yet: fastmusl is OOM-killed where glibc fits (issue 24)"]
+fn a_program_that_fits_a_memory_limit_under_glibc_fits_under_fastmusl() {
+    if let Err(e) = MemoryCgroup::available() {
+        panic!("this test needs a cgroup memory limit (root, memory controller): {e:#}");
+    }
+    const LIMIT: u64 = 80 << 20;
+    let phases = ["phases", "50", "4"];
+    let glibc = std::env::temp_dir().join(format!("footprint-glibc-{}", std::process::id()));
+    let status = Command::new("cc")
+        .args(["-O2", "-pthread", "-o"])
+        .arg(&glibc)
+        .arg(c_test_source("footprint.c"))
+        .status()
+        .expect("running cc");
+    assert!(status.success(), "cc footprint.c (glibc) failed");
+    let mut cmd = Command::new(&glibc);
+    cmd.args(phases);
+    let (reference, _) = under_limit(&cmd, LIMIT);
+    let _ = std::fs::remove_file(&glibc);
+    assert!(
+        !reference.oom_killed,
+        "glibc must fit the limit for the test to mean anything: {reference:?}"
+    );
+
+    for_each_of(&[X86_64, AARCH64], |triple| {
+        let s = sysroot(triple);
+        let bin = compile_c(s, "footprint_limit", &[c_test_source("footprint.c")], &[]);
+        let emulator_kib = if s.platform.is_foreign() {
+            let mut idle = s.command_for(&bin);
+            idle.args(["phases", "1", "1"]);
+            under_limit(&idle, 1 << 40).0.max_usage_kib
+        } else {
+            0
+        };
+        let limit = LIMIT + (emulator_kib << 10);
+        let mut cmd = s.command_for(&bin);
+        cmd.args(phases);
+        let (ours, stdout) = under_limit(&cmd, limit);
+        assert!(
+            !ours.oom_killed && stdout.starts_with("ok phases"),
+            "{triple}: OOM-killed under {} MiB where glibc peaked at {} MiB: {ours:?} {stdout}",
+            limit >> 20,
+            reference.max_usage_kib >> 10
+        );
+        if !s.platform.is_foreign() {
+            cmd.envs(UPSTREAM_DEFAULTS);
+            let (control, _) = under_limit(&cmd, limit);
+            assert!(
+                control.oom_killed,
+                "{triple}: mimalloc's own defaults were expected to be OOM-killed: {control:?}"
+            );
+        }
+    });
+}
+
+/// Runs `cmd` in a fresh cgroup limited to `limit` bytes; what the kernel
+/// counted and the program's stdout. A failure other than the OOM killer's
+/// fails the test.
+fn under_limit(cmd: &Command, limit: u64) -> (LimitedRun, String) {
+    let group = MemoryCgroup::create("fastmusl-test", limit).unwrap_or_else(|e| panic!("{e:#}"));
+    let (status, stdout, stderr, limited) =
+        group.run_command(cmd).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        status.success() || limited.oom_killed || status.signal() == Some(9),
+        "{cmd:?} failed ({status}): {stdout}{stderr}"
+    );
+    (limited, stdout)
+}
