@@ -32,18 +32,19 @@ const UPSTREAM_DEFAULTS: [(&str, &str); 5] = [
 ];
 
 /// A 64 MB burst over 4 threads, freed, threads alive and idle: with the
-/// default flavor's idle purger RSS must fall to 80% of what it was with
+/// default flavor's idle purger RSS must fall to 85% of what it was with
 /// the burst allocated, within 2 s (natively: under qemu-user, RSS is
 /// qemu's own). The control, without the idle purger, keeps the burst
-/// resident. (Measured on x86_64 with THP: 146-158 MB with the burst, 103-115
-/// MB after it; 148 MB in the control. Without THP and retired pages it
-/// falls to 6 MB, `cargo xtask bench --memory-study`.)
+/// resident. (Measured on x86_64, RSS in MB with the burst -> after it:
+/// THP as mimalloc asks, 144-158 -> 101-115 (at most 73%), the control
+/// 148 -> 148; THP off, 70 -> 28-35; THP off and no retired pages, 6,
+/// `cargo xtask bench --memory-study`.)
 #[test]
 fn the_idle_purger_returns_a_freed_burst_while_threads_idle() {
     for_each_of(&[X86_64], |triple| {
         let s = sysroot(triple);
         let bin = compile_c(s, "footprint_idle", &[c_test_source("footprint.c")], &[]);
-        let args = ["idle", "64", "80", "2000"];
+        let args = ["idle", "64", "85", "2000"];
         let out = run_ok(s, &bin, &args, &[], Duration::from_secs(60));
         assert!(
             stdout_of(&out).starts_with("ok idle"),
