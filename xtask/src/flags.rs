@@ -90,6 +90,10 @@ pub enum Command {
         /// (target/bench/memory-study.{md,png}), instead of the six variants.
         #[arg(long)]
         memory_study: bool,
+        /// With --memory-study: measure only these points (their flavor
+        /// names, comma-separated) beside today's and the references.
+        #[arg(long, value_delimiter = ',', requires = "memory_study")]
+        points: Vec<String>,
         /// Measure nothing: rewrite report.md and the plot from this report.json.
         #[arg(long, value_name = "REPORT_JSON", conflicts_with_all = ["quick", "mirror", "secure_levels", "memory_study"])]
         rewrite: Option<PathBuf>,

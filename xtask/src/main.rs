@@ -101,9 +101,10 @@ fn main() -> Result<()> {
             quick,
             mirror,
             memory_study: true,
+            points,
             ..
         } => {
-            let dir = xtask::bench::memory_study(quick, mirror)?;
+            let dir = xtask::bench::memory_study(quick, mirror, &points)?;
             eprintln!("fastmusl: report in {}", dir.display());
         }
         flags::Command::Bench { quick, mirror, .. } => {

@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use plotters::prelude::*;
 
 use super::{
@@ -33,6 +33,11 @@ const NO_THP: &str = "-DMI_DEFAULT_ALLOW_THP=0";
 const NO_RETIRE: &str = "-DMI_DEFAULT_PAGE_RETIRE_LARGE=0";
 const IDLE_PURGE: &str = "-DMI_DEFAULT_IDLE_PURGE=1";
 const LIMIT_AWARE: &str = "-DMI_DEFAULT_LIMIT_AWARE=1";
+/// mimalloc's own build switch: blocks of 84-512 KiB each take a page of
+/// their own (a singleton, as larger blocks do) instead of sharing a 4 MiB
+/// page per size class and thread, which THP makes resident in 2 MiB
+/// steps however few of its blocks are used.
+const NO_LARGE_PAGES: &str = "-DMI_ENABLE_LARGE_PAGES=0";
 
 /// The points: each option alone, then the combinations the default is
 /// chosen from. "today" sets nothing: mimalloc 3.4.3's own defaults (purge
@@ -111,6 +116,21 @@ pub const POINTS: &[StudyPoint] = &[
         cflags: &[LIMIT_AWARE],
     },
     StudyPoint {
+        flavor: "msnolarge",
+        label: "no 4 MiB large pages",
+        cflags: &[NO_LARGE_PAGES],
+    },
+    StudyPoint {
+        flavor: "msidlelimit",
+        label: "idle purge, limit aware",
+        cflags: &[IDLE_PURGE, LIMIT_AWARE],
+    },
+    StudyPoint {
+        flavor: "msidlelimitnolarge",
+        label: "idle purge, limit aware, no large pages",
+        cflags: &[IDLE_PURGE, LIMIT_AWARE, NO_LARGE_PAGES],
+    },
+    StudyPoint {
         flavor: "mslean50",
         label: "lean: THP never, purge 50 ms",
         cflags: &[
@@ -167,12 +187,39 @@ pub const POINTS: &[StudyPoint] = &[
     },
 ];
 
+/// The points a run measures, as indices into `POINTS`: those whose flavor
+/// is named, or every point when none is; today always, first, as every
+/// ratio's reference.
+pub fn select(names: &[String]) -> Result<Vec<usize>> {
+    if names.is_empty() {
+        return Ok((0..POINTS.len()).collect());
+    }
+    let mut chosen = vec![0];
+    for name in names {
+        let Some(i) = POINTS.iter().position(|p| p.flavor == name) else {
+            bail!(
+                "the memory study has no point {name:?}; its points are: {}",
+                POINTS
+                    .iter()
+                    .map(|p| p.flavor)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        };
+        if !chosen.contains(&i) {
+            chosen.push(i);
+        }
+    }
+    Ok(chosen)
+}
+
 /// The study's flavors: the default flavor's secure level, then the point's
 /// flags alone (not the default flavor's footprint choices: `mstoday` is
 /// mimalloc's own defaults, as fastmusl shipped them before).
-pub fn flavors() -> Vec<FlavorRow> {
-    POINTS
+pub fn flavors(points: &[usize]) -> Vec<FlavorRow> {
+    points
         .iter()
+        .map(|&i| &POINTS[i])
         .map(|p| FlavorRow {
             name: p.flavor.to_owned(),
             summary: format!("{} (bench study only)", p.label),
@@ -185,10 +232,18 @@ pub fn flavors() -> Vec<FlavorRow> {
 }
 
 /// What the study runs: the references, the shipped default, the points.
-pub fn variants() -> Vec<Variant> {
+pub fn variants(points: &[usize]) -> Vec<Variant> {
     [Variant::Glibc, Variant::GlibcMimalloc, Variant::Fastmusl]
         .into_iter()
-        .chain((0..POINTS.len()).map(Variant::MemoryStudy))
+        .chain(points.iter().map(|&i| Variant::MemoryStudy(i)))
+        .collect()
+}
+
+/// The variants a report holds, in the study's order.
+fn measured(rows: &[Row]) -> Vec<Variant> {
+    variants(&(0..POINTS.len()).collect::<Vec<_>>())
+        .into_iter()
+        .filter(|v| rows.iter().any(|row| row.of(*v).is_some()))
         .collect()
 }
 
@@ -299,7 +354,7 @@ pub fn markdown(report: &Report) -> String {
         },
         TODAY.name(),
     );
-    for variant in variants() {
+    for variant in measured(&rows) {
         let s = summary(&rows, variant);
         let limited = s.limited.map_or("–".to_owned(), |(killed, runs, hits)| {
             format!("{killed} of {runs}, {hits:.0}")
@@ -320,7 +375,10 @@ pub fn markdown(report: &Report) -> String {
         );
     }
     text += "\nPer workload, time ÷ today's (first block) and peak RSS ÷ glibc's (second):\n\n";
-    let points: Vec<Variant> = variants().into_iter().filter(|v| *v != TODAY).collect();
+    let points: Vec<Variant> = measured(&rows)
+        .into_iter()
+        .filter(|v| *v != TODAY)
+        .collect();
     let header = |text: &mut String, first: &str| {
         *text += &format!("| workload | {first} |");
         for v in &points {
@@ -377,7 +435,7 @@ fn ratio_cell(m: Option<&Measurement>, ratio: impl Fn(&Measurement) -> f64) -> S
 /// The fastmusl variants (shipped and studied) that no other one beats on
 /// both time and peak RSS, ordered by peak RSS.
 fn pareto_front(rows: &[Row]) -> Vec<Variant> {
-    let candidates: Vec<(Variant, f64, f64)> = variants()
+    let candidates: Vec<(Variant, f64, f64)> = measured(rows)
         .into_iter()
         .filter(|v| v.flavor().is_some())
         .map(|v| {
@@ -404,7 +462,7 @@ fn pareto_front(rows: &[Row]) -> Vec<Variant> {
 pub fn pareto_plot(report: &Report, path: &Path) -> Result<()> {
     register_font()?;
     let rows = report.rows();
-    let dots: Vec<(Variant, f64, f64)> = variants()
+    let dots: Vec<(Variant, f64, f64)> = measured(&rows)
         .into_iter()
         .map(|v| {
             let s = summary(&rows, v);
@@ -465,8 +523,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_selection_starts_with_today_and_refuses_a_point_there_is_not() {
+        let named =
+            |names: &[&str]| select(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            named(&["msnolarge", "msidle", "msnolarge"]).unwrap(),
+            [0, 14, 12]
+        );
+        assert_eq!(named(&["mstoday"]).unwrap(), [0]);
+        let error = named(&["msnolarg"]).unwrap_err().to_string();
+        assert!(
+            error.contains("\"msnolarg\"") && error.contains("msnolarge, "),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn every_point_is_a_flavor_of_its_own_with_the_default_flavors_flags_first() {
-        let flavors = flavors();
+        let flavors = flavors(&select(&[]).unwrap());
         assert_eq!(flavors.len(), POINTS.len());
         let mut names: Vec<&str> = flavors.iter().map(|f| f.name.as_str()).collect();
         names.sort_unstable();

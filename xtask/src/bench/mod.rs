@@ -442,16 +442,25 @@ pub fn secure_levels(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
 /// study's points as its defaults (`memory_study::POINTS`, built as
 /// study-only flavors in sysroots under target/bench/sysroots/), beside
 /// glibc, the ceiling and the shipped default flavor, over the workloads
-/// that allocate and the memory ones. Output: target/bench/memory-study.{json,md}
-/// and memory-study.png, the Pareto plot of time against peak RSS.
-pub fn memory_study(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
+/// that allocate and the memory ones; `points` (flavor names) narrows it to
+/// those points and today. Output: target/bench/memory-study.{json,md} and
+/// memory-study.png, the Pareto plot of time against peak RSS.
+pub fn memory_study(quick: bool, mirror: Option<PathBuf>, points: &[String]) -> Result<PathBuf> {
+    let points = memory_study::select(points)?;
     let out = project_root().join("target/bench");
-    let sysroots = FastmuslSysroots::build(mirror, out.join("sysroots"), memory_study::flavors())?;
+    let sysroots =
+        FastmuslSysroots::build(mirror, out.join("sysroots"), memory_study::flavors(&points))?;
     let studied: Vec<Workload> = workloads(quick)
         .into_iter()
         .filter(|w| w.allocates || w.memory_only())
         .collect();
-    let report = measure(&memory_study::variants(), &sysroots, &studied, quick, &out)?;
+    let report = measure(
+        &memory_study::variants(&points),
+        &sysroots,
+        &studied,
+        quick,
+        &out,
+    )?;
     std::fs::write(
         out.join("memory-study.json"),
         serde_json::to_string_pretty(&report)?,
