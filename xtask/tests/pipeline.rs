@@ -360,6 +360,16 @@ fn the_manifest_records_versions_pins_and_flags() {
                 ["idle_purge", "limit_aware"],
                 "{triple}"
             );
+            // No 4 MiB pages shared by 84-512 KiB blocks, which THP would
+            // make resident 2 MiB at a time (sysroots/targets.toml).
+            assert!(
+                f.record
+                    .flags
+                    .mimalloc_cflags
+                    .iter()
+                    .any(|flag| flag == "-DMI_ENABLE_LARGE_PAGES=0"),
+                "{triple}"
+            );
         }
         assert_eq!(
             s.manifest.allocator_defaults,
