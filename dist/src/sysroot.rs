@@ -43,6 +43,12 @@ pub struct SysrootManifest {
     /// overrides each at run time. Empty in sysroots made before.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub allocator_defaults: BTreeMap<String, i64>,
+    /// mimalloc's build switches this flavor sets, by name in lowercase
+    /// (`-DMI_ENABLE_LARGE_PAGES=0` is `enable_large_pages = 0`): choices
+    /// fixed when the sysroot was built, which no `MIMALLOC_` variable
+    /// changes. Empty in sysroots made before.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub allocator_build: BTreeMap<String, i64>,
     pub wiring: SysrootWiring,
     /// Everything else: the pipeline's record of sources, patches, compiler
     /// and flags.

@@ -149,6 +149,10 @@ fn add_then_plain_cargo_builds_static_mimalloc_binaries_then_remove_restores_con
             let said = format!("{name} {value} (sysroot default)");
             assert!(allocator.contains(&said), "{said:?} missing: {allocator}");
         }
+        assert!(
+            allocator.ends_with("; built with enable_large_pages 0 (fixed in the sysroot)"),
+            "{allocator}"
+        );
     });
 
     let mut remove = vec!["target", "remove"];

@@ -521,6 +521,7 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
             target: triple.to_owned(),
             flavor: flavor.name.clone(),
             allocator_defaults: allocator_defaults(&record.flags.mimalloc_cflags),
+            allocator_build: allocator_build(&record.flags.mimalloc_cflags),
             wiring: wiring.clone(),
             build: toml::Table::try_from(&record)?,
         };
@@ -730,10 +731,26 @@ fn relative_to(path: &Path, base: &Path) -> String {
 /// `purge_delay = 250`): what the manifest records and `fastmusl doctor`
 /// shows.
 pub fn allocator_defaults(mimalloc_cflags: &[String]) -> std::collections::BTreeMap<String, i64> {
-    mimalloc_cflags
+    numeric_defines(mimalloc_cflags, "-DMI_DEFAULT_")
+}
+
+/// The mimalloc build switches that `-DMI_ENABLE_<NAME>=<N>` flags set, by
+/// the lowercase name with its `enable_` (`MI_ENABLE_LARGE_PAGES=0` is
+/// `enable_large_pages = 0`): fixed at build time, so the manifest records
+/// them apart from the option defaults an environment variable overrides.
+pub fn allocator_build(mimalloc_cflags: &[String]) -> std::collections::BTreeMap<String, i64> {
+    numeric_defines(mimalloc_cflags, "-DMI_ENABLE_")
+        .into_iter()
+        .map(|(name, value)| (format!("enable_{name}"), value))
+        .collect()
+}
+
+/// `PREFIX<NAME>=<integer>` flags as lowercase name → value.
+fn numeric_defines(flags: &[String], prefix: &str) -> std::collections::BTreeMap<String, i64> {
+    flags
         .iter()
         .filter_map(|flag| {
-            let (name, value) = flag.strip_prefix("-DMI_DEFAULT_")?.split_once('=')?;
+            let (name, value) = flag.strip_prefix(prefix)?.split_once('=')?;
             Some((name.to_ascii_lowercase(), value.parse().ok()?))
         })
         .collect()
@@ -751,6 +768,7 @@ mod tests {
             "-DMI_DEFAULT_PURGE_DELAY=250",
             "-DMI_DEFAULT_ALLOW_THP=0",
             "-DMI_DEFAULT_NOT_A_NUMBER=x",
+            "-DMI_ENABLE_LARGE_PAGES=0",
         ]
         .map(str::to_owned)
         .to_vec();
@@ -758,6 +776,10 @@ mod tests {
         assert_eq!(
             defaults.into_iter().collect::<Vec<_>>(),
             [("allow_thp".to_owned(), 0), ("purge_delay".to_owned(), 250)]
+        );
+        assert_eq!(
+            allocator_build(&flags).into_iter().collect::<Vec<_>>(),
+            [("enable_large_pages".to_owned(), 0)]
         );
     }
 }

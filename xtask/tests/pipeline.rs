@@ -370,6 +370,12 @@ fn the_manifest_records_versions_pins_and_flags() {
                     .any(|flag| flag == "-DMI_ENABLE_LARGE_PAGES=0"),
                 "{triple}"
             );
+            // ... recorded apart, as a switch no variable changes.
+            assert_eq!(
+                f.manifest.allocator_build.iter().collect::<Vec<_>>(),
+                [(&"enable_large_pages".to_owned(), &0)],
+                "{triple}"
+            );
         }
         assert_eq!(
             s.manifest.allocator_defaults,

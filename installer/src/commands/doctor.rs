@@ -5,7 +5,8 @@
 //! installed flavor beside the secure level mimalloc reports, and the
 //! footprint options the program ran with (purge delay, THP, the idle
 //! purger, the memory-limit awareness) against the defaults the sysroot's
-//! manifest records, so that a MIMALLOC_* variable overriding one shows.
+//! manifest records, so that a MIMALLOC_* variable overriding one shows,
+//! and the mimalloc build switches it records (no 4 MiB large pages).
 //!
 //! Then C++: a second program whose build script compiles a C++ file with
 //! the compiler cargo's configuration names in `CXX_<triple>` and links the
@@ -148,15 +149,16 @@ pub fn doctor(out: &Output) -> Result<()> {
     let mut failures = 0;
     let mut cxx_missing = 0;
     for (triple, installed) in &state.targets {
-        let recorded = SysrootManifest::read(&home.sysroot(triple, installed))
-            .map(|m| m.allocator_defaults)
+        let (recorded, build) = SysrootManifest::read(&home.sysroot(triple, installed))
+            .map(|m| (m.allocator_defaults, m.allocator_build))
             .unwrap_or_default();
         match check_target(&probes.work, triple) {
             Ok((report, options)) => {
                 println!("{triple}: flavor {}, {report}", installed.flavor);
                 println!(
-                    "{triple}: allocator: {}",
-                    footprint(&options, &recorded, |v| std::env::var_os(v).is_some())
+                    "{triple}: allocator: {}{}",
+                    footprint(&options, &recorded, |v| std::env::var_os(v).is_some()),
+                    build_switches(&build)
                 );
             }
             Err(e) => {
@@ -277,6 +279,22 @@ fn footprint(
     } else {
         shown.join(", ")
     }
+}
+
+/// "; built with enable_large_pages 0 (fixed in the sysroot)": the mimalloc
+/// build switches the manifest records, which no variable changes.
+fn build_switches(build: &BTreeMap<String, i64>) -> String {
+    if build.is_empty() {
+        return String::new();
+    }
+    let switches: Vec<String> = build
+        .iter()
+        .map(|(name, value)| format!("{name} {value}"))
+        .collect();
+    format!(
+        "; built with {} (fixed in the sysroot)",
+        switches.join(", ")
+    )
 }
 
 fn check_target(
@@ -408,6 +426,11 @@ mod tests {
         assert_eq!(
             footprint(&BTreeMap::new(), &recorded, no_env),
             "mimalloc reported no footprint options"
+        );
+        assert_eq!(build_switches(&BTreeMap::new()), "");
+        assert_eq!(
+            build_switches(&[("enable_large_pages".to_owned(), 0)].into()),
+            "; built with enable_large_pages 0 (fixed in the sysroot)"
         );
     }
 }

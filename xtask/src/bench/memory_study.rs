@@ -130,6 +130,19 @@ pub const POINTS: &[StudyPoint] = &[
         label: "idle purge, limit aware, no large pages",
         cflags: &[IDLE_PURGE, LIMIT_AWARE, NO_LARGE_PAGES],
     },
+    // The same, with no THP until pages hold 2 MiB: a small program never
+    // holds a 2 MiB page for a few KiB of heap, and any heap of a few MiB
+    // has THP for the rest of its life.
+    StudyPoint {
+        flavor: "msidlelimitnolargethp2",
+        label: "idle purge, limit aware, no large pages, THP after 2 MiB",
+        cflags: &[
+            IDLE_PURGE,
+            LIMIT_AWARE,
+            NO_LARGE_PAGES,
+            "-DMI_DEFAULT_THP_AFTER=2",
+        ],
+    },
     StudyPoint {
         flavor: "mslean50",
         label: "lean: THP never, purge 50 ms",
