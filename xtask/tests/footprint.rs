@@ -18,9 +18,10 @@ use xtask::bench::cgroup::{LimitedRun, MemoryCgroup};
 
 /// mimalloc 3.4.3's own defaults, which the default flavor's replace: what
 /// the controls run with (MIMALLOC_* override the built-in defaults).
-const UPSTREAM_DEFAULTS: [(&str, &str); 5] = [
+const UPSTREAM_DEFAULTS: [(&str, &str); 6] = [
     ("MIMALLOC_PURGE_DELAY", "1000"),
     ("MIMALLOC_ALLOW_THP", "1"),
+    ("MIMALLOC_THP_AFTER", "0"),
     ("MIMALLOC_PAGE_RETIRE_LARGE", "1"),
     ("MIMALLOC_IDLE_PURGE", "0"),
     ("MIMALLOC_LIMIT_AWARE", "0"),

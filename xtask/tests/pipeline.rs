@@ -357,7 +357,7 @@ fn the_manifest_records_versions_pins_and_flags() {
             );
             assert_eq!(
                 recorded.keys().map(String::as_str).collect::<Vec<_>>(),
-                ["idle_purge", "limit_aware"],
+                ["idle_purge", "limit_aware", "thp_after"],
                 "{triple}"
             );
             // No 4 MiB pages shared by 84-512 KiB blocks, which THP would
