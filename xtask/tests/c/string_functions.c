@@ -277,8 +277,9 @@ static long current_choice(void) { return __fastmusl_x86_features; }
 
 static void print_choice(long f)
 {
-	printf("variant:%s%s%s%s\n", f & 0x80000000u ? "" : " (not initialised)",
-	       f & 1 ? " erms" : "", f & 2 ? " fsrm" : "", f & 4 ? " avx2" : " sse2");
+	printf("variant:%s%s%s%s%s\n", f & 0x80000000u ? "" : " (not initialised)",
+	       f & 1 ? " erms" : "", f & 2 ? " fsrm" : "", f & 4 ? " avx2" : " sse2",
+	       f & 8 ? " avx512" : "");
 }
 #elif defined(__aarch64__)
 extern int __fastmusl_aarch64_variant;
