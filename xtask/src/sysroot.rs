@@ -150,6 +150,9 @@ pub struct CompilerRecord {
     pub ar: String,
     pub ranlib: String,
     pub objcopy: String,
+    /// The compiler of the mimalloc object alone (clang 19, whose version
+    /// is `cxx_version`'s: one Debian package).
+    pub mimalloc_cc: String,
     /// libc++'s compiler (`libcxx::CXX`) and its version.
     pub cxx: String,
     pub cxx_version: String,
@@ -283,6 +286,14 @@ impl BuildInputs {
             .chain(&self.platform.cflags)
             .cloned()
             .collect()
+    }
+
+    /// The compiler of the mimalloc object (musl's Makefile MIMALLOC_CC):
+    /// clang 19, not musl's clang 14. Its build of mimalloc runs a calloc
+    /// loop 5% faster, and it inlines mi_calloc into calloc on request
+    /// (patches/musl/0001).
+    fn mimalloc_cc(&self) -> String {
+        format!("{} --target={}", libcxx::CC, self.platform.clang_target)
     }
 
     /// mimalloc's flags for `flavor` plus a fixed `__DATE__`/`__TIME__`
@@ -493,6 +504,7 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
             ar: "llvm-ar".to_owned(),
             ranlib: "llvm-ranlib".to_owned(),
             objcopy: "llvm-objcopy".to_owned(),
+            mimalloc_cc: inputs.mimalloc_cc(),
             cxx: format!("{} --target={}", libcxx::CXX, inputs.platform.clang_target),
             cxx_version: inputs.cxx_version.clone(),
             cmake_version: inputs.cmake_version.clone(),

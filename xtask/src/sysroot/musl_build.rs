@@ -125,6 +125,7 @@ impl MuslBuild<'_> {
         let mimalloc_cflags: Vec<String> = mimalloc_cflags.iter().map(|f| shell_quote(f)).collect();
         vec![
             format!("MIMALLOC_SRCDIR={}", self.mimalloc_dir.display()),
+            format!("MIMALLOC_CC={}", self.inputs.mimalloc_cc()),
             "OBJCOPY=llvm-objcopy".to_owned(),
             format!("CFLAGS_MIMALLOC_EXTRA={}", mimalloc_cflags.join(" ")),
         ]
