@@ -265,6 +265,7 @@ impl Report {
                 ""
             }
         );
+        text += &time_and_memory(&rows);
         text += "Median wall time in seconds (min–max) and ratio to glibc. Gap closed = \
                  (T_stock_musl − T) / (T_stock_musl − T_ceiling), ceiling = glibc + mimalloc crate.\n\n";
         text += &table_header(&["fastmusl ÷ ceiling", "fastmusl gap closed"]);
@@ -346,6 +347,61 @@ impl Report {
         text += &memory_goals(&rows);
         text
     }
+}
+
+/// Every variant's time and peak RSS against glibc's, side by side, per
+/// timed workload (the HTTP server: time per request), with their
+/// geometric means over the allocation workloads: the one table that shows
+/// what a variant pays in memory for its speed.
+fn time_and_memory(rows: &[Row]) -> String {
+    let others = &Variant::ALL[1..];
+    let mut text = String::from(
+        "Time and memory side by side: each variant's median time ÷ glibc's · its peak RSS ÷ \
+         glibc's (the HTTP server: time per request). Geometric means over the allocation \
+         workloads in the last row.\n\n| workload |",
+    );
+    for v in others {
+        text += &format!(" {} |", v.name());
+    }
+    text += &format!(
+        "
+|---|{}
+",
+        "---|".repeat(others.len())
+    );
+    let mut logs = vec![(0.0, 0.0, 0usize); others.len()];
+    for row in rows.iter().filter(|r| !r.memory_only()) {
+        let Some(glibc) = row.of(Variant::Glibc) else {
+            continue;
+        };
+        text += &format!("| {} |", row.workload);
+        for (v, log) in others.iter().zip(logs.iter_mut()) {
+            let time = row.cost(*v) / glibc.cost();
+            let rss = row.rss(*v) / glibc.peak_rss_kib as f64;
+            if !(time.is_finite() && rss.is_finite()) {
+                text += " – |";
+                continue;
+            }
+            text += &format!(" {time:.2}× · {rss:.2}× |");
+            if glibc.allocates {
+                *log = (log.0 + time.ln(), log.1 + rss.ln(), log.2 + 1);
+            }
+        }
+        text += "
+";
+    }
+    text += "| **geometric mean** |";
+    for (time, rss, n) in logs {
+        text += &if n == 0 {
+            " – |".to_owned()
+        } else {
+            let n = n as f64;
+            format!(" **{:.2}× · {:.2}×** |", (time / n).exp(), (rss / n).exp())
+        };
+    }
+    text + "
+
+"
 }
 
 /// The RSS each workload sampled at named moments (after a burst, while
@@ -697,6 +753,18 @@ mod tests {
         assert!(text.contains("| a x8 | 1.000 (1.000–1.000) 1.00× | 0.500 (0.500–0.500) 0.50× | 10.000 (10.000–10.000) 10.00× | 2.000 (2.000–2.000) 2.00× | 0.500 (0.500–0.500) 0.50× | 0.550 (0.550–0.550) 0.55× | 1.00× | 100% |"), "{text}");
         assert!(
             text.contains("| b x8 | 100 | 100 | 100 | 100 | 130 | 143 |"),
+            "{text}"
+        );
+        // Time and peak RSS side by side, geometric means over the
+        // allocation workloads (a x8 and b x8, not c).
+        assert!(
+            text.contains(
+                "| a x8 | 0.50× · 1.00× | 10.00× · 1.00× | 2.00× · 1.00× | 0.50× · 1.00× | 0.55× · 1.00× |\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("| c | 1.00× · 1.00× | 2.00× · 1.00× | 2.00× · 1.00× | 1.50× · 1.00× | 1.50× · 1.00× |\n| **geometric mean** | **0.50× · 1.00×** | **6.32× · 1.00×** | **2.00× · 1.00×** | **1.00× · 1.14×** | **1.10× · 1.20×** |\n"),
             "{text}"
         );
         // The secure flavor's cost, and its lead over stock musl.
