@@ -17,7 +17,7 @@ use plotters::prelude::*;
 use super::{
     Variant,
     plot::register_font,
-    report::{Measurement, Report, Row},
+    report::{Measurement, Report, Row, geometric_mean},
 };
 use crate::platforms::FlavorRow;
 
@@ -281,7 +281,8 @@ fn geomean_and_worst(ratios: &[(f64, String)]) -> (f64, f64, String) {
     if ratios.is_empty() {
         return (f64::NAN, f64::NAN, String::new());
     }
-    let mean = (ratios.iter().map(|(r, _)| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
+    let values: Vec<f64> = ratios.iter().map(|(r, _)| *r).collect();
+    let mean = geometric_mean(&values);
     let (worst, workload) = ratios
         .iter()
         .max_by(|a, b| a.0.total_cmp(&b.0))

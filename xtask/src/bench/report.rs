@@ -363,19 +363,15 @@ fn time_and_memory(rows: &[Row]) -> String {
     for v in others {
         text += &format!(" {} |", v.name());
     }
-    text += &format!(
-        "
-|---|{}
-",
-        "---|".repeat(others.len())
-    );
-    let mut logs = vec![(0.0, 0.0, 0usize); others.len()];
+    text += &format!("\n|---|{}\n", "---|".repeat(others.len()));
+    // Per variant: the allocation workloads' time and peak RSS ratios.
+    let mut ratios = vec![(Vec::new(), Vec::new()); others.len()];
     for row in rows.iter().filter(|r| !r.memory_only()) {
         let Some(glibc) = row.of(Variant::Glibc) else {
             continue;
         };
         text += &format!("| {} |", row.workload);
-        for (v, log) in others.iter().zip(logs.iter_mut()) {
+        for (v, (times, rsses)) in others.iter().zip(ratios.iter_mut()) {
             let time = row.cost(*v) / glibc.cost();
             let rss = row.rss(*v) / glibc.peak_rss_kib as f64;
             if !(time.is_finite() && rss.is_finite()) {
@@ -384,24 +380,33 @@ fn time_and_memory(rows: &[Row]) -> String {
             }
             text += &format!(" {time:.2}× · {rss:.2}× |");
             if glibc.allocates {
-                *log = (log.0 + time.ln(), log.1 + rss.ln(), log.2 + 1);
+                times.push(time);
+                rsses.push(rss);
             }
         }
-        text += "
-";
+        text += "\n";
     }
     text += "| **geometric mean** |";
-    for (time, rss, n) in logs {
-        text += &if n == 0 {
+    for (times, rsses) in &ratios {
+        text += &if times.is_empty() {
             " – |".to_owned()
         } else {
-            let n = n as f64;
-            format!(" **{:.2}× · {:.2}×** |", (time / n).exp(), (rss / n).exp())
+            format!(
+                " **{:.2}× · {:.2}×** |",
+                geometric_mean(times),
+                geometric_mean(rsses)
+            )
         };
     }
-    text + "
+    text + "\n\n"
+}
 
-"
+/// The geometric mean of `values` (NaN when there are none).
+pub fn geometric_mean(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    (values.iter().map(|v| v.ln()).sum::<f64>() / values.len() as f64).exp()
 }
 
 /// The RSS each workload sampled at named moments (after a burst, while

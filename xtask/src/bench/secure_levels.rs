@@ -4,7 +4,10 @@
 //! geometric mean and the worst case of each level. What the default flavor
 //! may adopt is read from here: detection that costs at most 2%.
 
-use super::{Variant, report::Report};
+use super::{
+    Variant,
+    report::{Report, geometric_mean},
+};
 
 /// The cost the default flavor accepts for a check it adopts.
 pub const ADOPTION_LIMIT: f64 = 1.02;
@@ -85,13 +88,6 @@ pub fn markdown(report: &Report) -> String {
 
 fn secure_level(v: Variant) -> String {
     format!("level {}", v.secure_level().unwrap_or_default())
-}
-
-fn geometric_mean(values: &[f64]) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    (values.iter().map(|v| v.ln()).sum::<f64>() / values.len() as f64).exp()
 }
 
 #[cfg(test)]
