@@ -3,8 +3,8 @@
 //! sysroots/targets.toml): after a burst the idle purger returns memory
 //! while every thread idles; it survives fork from a busy multithreaded
 //! parent on every target; a program that fits a cgroup memory limit under
-//! glibc fits under fastmusl (x86_64 natively, aarch64 under qemu). Each
-//! check has a control that shows it can fail.
+//! glibc fits under fastmusl in both flavors (x86_64 natively, aarch64
+//! under qemu). Each check has a control that shows it can fail.
 
 mod common;
 
@@ -12,8 +12,9 @@ use std::{os::unix::process::ExitStatusExt, process::Command, time::Duration};
 
 use common::{
     AARCH64, X86_64, c_test_source, compile_c, for_each_of, for_each_target, run, run_ok,
-    stdout_of, sysroot,
+    stdout_of, sysroot, sysroot_in,
 };
+use fastmusl_dist::flavor;
 use xtask::bench::cgroup::{LimitedRun, MemoryCgroup};
 
 /// mimalloc 3.4.3's own defaults, which the default flavor's replace: what
@@ -81,22 +82,27 @@ fn the_idle_purger_survives_fork_from_a_busy_multithreaded_parent() {
     });
 }
 
+/// Four rounds of 50 MB bursts (`footprint phases`).
+const PHASES: [&str; 3] = ["phases", "50", "4"];
+
 /// Bursts of 50 MB in shifting sizes, 4 rounds, under an 80 MiB cgroup
 /// limit without swap: glibc's build of the same program fits (checked
-/// first, so the limit is one glibc survives), and so must fastmusl's.
-/// Under qemu the limit grows by what qemu itself holds for the same
-/// program without the bursts. Natively, the control with mimalloc's own
-/// option defaults (no limit awareness: purges on their 1 s delay, THP on
-/// all the way to the limit) is OOM-killed. (Measured on x86_64: glibc
-/// peaks at 55 MiB; fastmusl at 71-76 MiB in 5 runs of 5; before the
-/// limit withdrew THP and with 4 MiB large pages, killed in 3 of 3.)
+/// first, so the limit is one glibc survives), and so must fastmusl's, in
+/// both flavors. Under qemu the limit grows by what qemu itself holds for
+/// the same program without the bursts. Natively, the control with
+/// mimalloc's own option defaults (no limit awareness: purges on their 1 s
+/// delay, THP on all the way to the limit) is OOM-killed. (Measured on
+/// x86_64, 5 runs each: glibc peaks at 54-55 MiB, the default flavor at
+/// 56-69, the secure flavor at 61-67; with THP withdrawn from a quarter
+/// of the limit and no bound on freed memory waiting for its purge, the
+/// default flavor peaked at 71-76 MiB; before the limit withdrew THP and
+/// with 4 MiB large pages, killed in 3 of 3.)
 #[test]
 fn a_program_that_fits_a_memory_limit_under_glibc_fits_under_fastmusl() {
     if let Err(e) = MemoryCgroup::available() {
         panic!("this test needs a cgroup memory limit (root, memory controller): {e:#}");
     }
     const LIMIT: u64 = 80 << 20;
-    let phases = ["phases", "50", "4"];
     let glibc = std::env::temp_dir().join(format!("footprint-glibc-{}", std::process::id()));
     let status = Command::new("cc")
         .args(["-O2", "-pthread", "-o"])
@@ -106,7 +112,7 @@ fn a_program_that_fits_a_memory_limit_under_glibc_fits_under_fastmusl() {
         .expect("running cc");
     assert!(status.success(), "cc footprint.c (glibc) failed");
     let mut cmd = Command::new(&glibc);
-    cmd.args(phases);
+    cmd.args(PHASES);
     let (reference, _) = under_limit(&cmd, LIMIT);
     let _ = std::fs::remove_file(&glibc);
     assert!(
@@ -115,34 +121,48 @@ fn a_program_that_fits_a_memory_limit_under_glibc_fits_under_fastmusl() {
     );
 
     for_each_of(&[X86_64, AARCH64], |triple| {
-        let s = sysroot(triple);
-        let bin = compile_c(s, "footprint_limit", &[c_test_source("footprint.c")], &[]);
-        let emulator_kib = if s.platform.is_foreign() {
-            let mut idle = s.command_for(&bin);
-            idle.args(["phases", "1", "1"]);
-            under_limit(&idle, 1 << 40).0.max_usage_kib
-        } else {
-            0
-        };
-        let limit = LIMIT + (emulator_kib << 10);
-        let mut cmd = s.command_for(&bin);
-        cmd.args(phases);
-        let (ours, stdout) = under_limit(&cmd, limit);
-        assert!(
-            !ours.oom_killed && stdout.starts_with("ok phases"),
-            "{triple}: OOM-killed under {} MiB where glibc peaked at {} MiB: {ours:?} {stdout}",
-            limit >> 20,
-            reference.max_usage_kib >> 10
-        );
-        if !s.platform.is_foreign() {
-            cmd.envs(UPSTREAM_DEFAULTS);
-            let (control, _) = under_limit(&cmd, limit);
-            assert!(
-                control.oom_killed,
-                "{triple}: mimalloc's own defaults were expected to be OOM-killed: {control:?}"
-            );
+        for flavor in [flavor::DEFAULT, "secure"] {
+            fits_under_limit(triple, flavor, LIMIT, reference.max_usage_kib);
         }
     });
+}
+
+/// The check above for one flavor of one target: not OOM-killed under
+/// `limit` (plus what qemu holds), and natively, for the default flavor,
+/// the control with mimalloc's own defaults is.
+fn fits_under_limit(triple: &str, flavor: &str, limit: u64, glibc_peak_kib: u64) {
+    let s = sysroot_in(triple, flavor);
+    let bin = compile_c(
+        s,
+        &format!("footprint_limit_{flavor}"),
+        &[c_test_source("footprint.c")],
+        &[],
+    );
+    let emulator_kib = if s.platform.is_foreign() {
+        let mut idle = s.command_for(&bin);
+        idle.args(["phases", "1", "1"]);
+        under_limit(&idle, 1 << 40).0.max_usage_kib
+    } else {
+        0
+    };
+    let limit = limit + (emulator_kib << 10);
+    let mut cmd = s.command_for(&bin);
+    cmd.args(PHASES);
+    let (ours, stdout) = under_limit(&cmd, limit);
+    assert!(
+        !ours.oom_killed && stdout.starts_with("ok phases"),
+        "{triple} ({flavor}): OOM-killed under {} MiB where glibc peaked at {} MiB: {ours:?} {stdout}",
+        limit >> 20,
+        glibc_peak_kib >> 10
+    );
+    if flavor == flavor::DEFAULT && !s.platform.is_foreign() {
+        cmd.envs(UPSTREAM_DEFAULTS);
+        let (control, _) = under_limit(&cmd, limit);
+        assert!(
+            control.oom_killed,
+            "{triple}: mimalloc's own defaults were expected to be OOM-killed: {control:?}"
+        );
+    }
 }
 
 /// Runs `cmd` in a fresh cgroup limited to `limit` bytes; what the kernel
