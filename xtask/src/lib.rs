@@ -7,7 +7,9 @@
 //! crtbegin/crtend and libunwind; `libcxx`: LLVM's libc++); `wrappers` are
 //! the tools in its `bin/`; `fixture` builds and runs a Rust crate against
 //! a sysroot;
-//! `dist` packs sysroots into a signed release directory with `signing`.
+//! `dist` packs sysroots into a signed release directory with `signing`;
+//! `stock_musl` links C against rustup's own musl, the reference beside
+//! fastmusl.
 
 pub mod bench;
 mod build_log;
@@ -19,6 +21,7 @@ pub mod link_runtime;
 pub mod pins;
 pub mod platforms;
 pub mod signing;
+pub mod stock_musl;
 pub mod sysroot;
 pub mod tree_hash;
 pub mod wrappers;

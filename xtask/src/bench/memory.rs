@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-use super::{FastmuslSysroots, HOST_MUSL, Run, Variant, cgroup::MemoryCgroup, reported, timed_run};
+use super::{FastmuslSysroots, Run, Variant, cgroup::MemoryCgroup, reported, timed_run};
 use crate::project_root;
 
 /// The RSS samples a workload printed, `rss_<moment>_kib=N`, as
@@ -96,30 +96,7 @@ pub fn c_hello(
             cc
         }
         Variant::StockMusl => {
-            let object = binary.with_extension("o");
-            let mut compile = Command::new(default_cc);
-            compile
-                .args(["-O2", "-c"])
-                .arg(&source)
-                .arg("-o")
-                .arg(&object);
-            run_tool(compile)?;
-            let stock = rustup_self_contained()?;
-            let mut link = Command::new("clang");
-            link.args([
-                "--target=x86_64-linux-musl",
-                "-static",
-                "-nostdlib",
-                "-fuse-ld=lld",
-            ])
-            .arg(stock.join("crt1.o"))
-            .arg(stock.join("crti.o"))
-            .arg(&object)
-            .arg(stock.join("libc.a"))
-            .arg(stock.join("crtn.o"))
-            .arg("-o")
-            .arg(&binary);
-            run_tool(link)?;
+            crate::stock_musl::build_c(default_cc, &source, &["-O2"], &binary)?;
             return Ok(Some(binary));
         }
         fastmusl => {
@@ -132,23 +109,6 @@ pub fn c_hello(
     cmd.arg(&source).arg("-o").arg(&binary);
     run_tool(cmd)?;
     Ok(Some(binary))
-}
-
-/// rustup's own musl for the host target: `self-contained/` of its rust-std.
-fn rustup_self_contained() -> Result<PathBuf> {
-    let output = Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .context("running rustc --print sysroot")?;
-    let sysroot = String::from_utf8(output.stdout)?.trim().to_owned();
-    let dir = Path::new(&sysroot).join(format!("lib/rustlib/{HOST_MUSL}/lib/self-contained"));
-    if !dir.join("libc.a").is_file() {
-        bail!(
-            "rustup's musl is not installed ({} has no libc.a): rustup target add {HOST_MUSL}",
-            dir.display()
-        );
-    }
-    Ok(dir)
 }
 
 fn run_tool(mut cmd: Command) -> Result<()> {

@@ -41,10 +41,10 @@ use crate::{
     pins::SourcePins,
     platforms::{FlavorRow, PlatformTable},
     project_root,
+    stock_musl::HOST_MUSL,
     sysroot::{SysrootRequest, build_or_reuse, sysroot_dir},
 };
 
-const HOST_MUSL: &str = "x86_64-unknown-linux-musl";
 const HOST_GNU: &str = "x86_64-unknown-linux-gnu";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
