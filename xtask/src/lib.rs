@@ -26,7 +26,9 @@ pub mod sysroot;
 pub mod tree_hash;
 pub mod wrappers;
 
-use std::path::PathBuf;
+use std::{path::PathBuf, process::Command};
+
+use anyhow::{Context, Result, bail};
 
 /// The workspace root; nothing depends on the caller's working directory.
 pub fn project_root() -> PathBuf {
@@ -39,4 +41,20 @@ pub fn project_root() -> PathBuf {
 /// Where `cargo xtask sysroot` puts sysroots unless told otherwise.
 pub fn default_sysroot_root() -> PathBuf {
     project_root().join("target/sysroots")
+}
+
+/// Runs a host tool (a compiler, a linker) to completion; its stderr is
+/// the error if it fails.
+pub(crate) fn run_tool(mut cmd: Command) -> Result<()> {
+    let output = cmd
+        .output()
+        .with_context(|| format!("running {:?}", cmd.get_program()))?;
+    if !output.status.success() {
+        bail!(
+            "{cmd:?} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
 }

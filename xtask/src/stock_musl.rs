@@ -13,6 +13,8 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+use crate::run_tool;
+
 /// The host's musl target, whose rust-std rustup installs.
 pub const HOST_MUSL: &str = "x86_64-unknown-linux-musl";
 
@@ -62,19 +64,5 @@ pub fn build_c(cc: &Path, source: &Path, flags: &[&str], binary: &Path) -> Resul
     .arg(binary);
     run_tool(link)?;
     let _ = std::fs::remove_file(&object);
-    Ok(())
-}
-
-fn run_tool(mut cmd: Command) -> Result<()> {
-    let output = cmd
-        .output()
-        .with_context(|| format!("running {:?}", cmd.get_program()))?;
-    if !output.status.success() {
-        bail!(
-            "{cmd:?} failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
     Ok(())
 }

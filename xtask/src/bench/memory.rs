@@ -11,7 +11,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 use super::{FastmuslSysroots, Run, Variant, cgroup::MemoryCgroup, reported, timed_run};
-use crate::project_root;
+use crate::{project_root, run_tool};
 
 /// The RSS samples a workload printed, `rss_<moment>_kib=N`, as
 /// (`moment` with spaces, KiB) in the order printed: `rss_idle_1000ms_kib`
@@ -109,20 +109,6 @@ pub fn c_hello(
     cmd.arg(&source).arg("-o").arg(&binary);
     run_tool(cmd)?;
     Ok(Some(binary))
-}
-
-fn run_tool(mut cmd: Command) -> Result<()> {
-    let output = cmd
-        .output()
-        .with_context(|| format!("running {:?}", cmd.get_program()))?;
-    if !output.status.success() {
-        bail!(
-            "{cmd:?} failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(())
 }
 
 #[cfg(test)]
