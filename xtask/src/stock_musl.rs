@@ -35,18 +35,23 @@ pub fn self_contained_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Compiles `source` with fastmusl's C wrapper `cc` (musl's headers) and
-/// `flags`, and links it statically against rustup's musl into `binary`.
-pub fn build_c(cc: &Path, source: &Path, flags: &[&str], binary: &Path) -> Result<()> {
-    let object = binary.with_extension("o");
-    let mut compile = Command::new(cc);
-    compile
-        .args(flags)
-        .arg("-c")
-        .arg(source)
-        .arg("-o")
-        .arg(&object);
-    run_tool(compile)?;
+/// Compiles `sources` (C, or C++ that needs no C++ runtime) with fastmusl's
+/// C wrapper `cc` (musl's headers) and `flags`, and links them statically
+/// against rustup's musl into `binary`.
+pub fn build_c(cc: &Path, sources: &[&Path], flags: &[&str], binary: &Path) -> Result<()> {
+    let mut objects = Vec::new();
+    for (i, source) in sources.iter().enumerate() {
+        let object = binary.with_extension(format!("{i}.o"));
+        let mut compile = Command::new(cc);
+        compile
+            .args(flags)
+            .arg("-c")
+            .arg(source)
+            .arg("-o")
+            .arg(&object);
+        run_tool(compile)?;
+        objects.push(object);
+    }
     let stock = self_contained_dir()?;
     let mut link = Command::new("clang");
     link.args([
@@ -57,12 +62,14 @@ pub fn build_c(cc: &Path, source: &Path, flags: &[&str], binary: &Path) -> Resul
     ])
     .arg(stock.join("crt1.o"))
     .arg(stock.join("crti.o"))
-    .arg(&object)
+    .args(&objects)
     .arg(stock.join("libc.a"))
     .arg(stock.join("crtn.o"))
     .arg("-o")
     .arg(binary);
     run_tool(link)?;
-    let _ = std::fs::remove_file(&object);
+    for object in objects {
+        let _ = std::fs::remove_file(object);
+    }
     Ok(())
 }

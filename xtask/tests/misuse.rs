@@ -5,10 +5,11 @@
 //! the table of what each stops before the program can say the misuse went
 //! through.
 //!
-//! What it holds every allocator to today: no case hangs; every column
-//! runs the same cases; fastmusl stops a misuse only by mimalloc's abort
-//! or a fault, never by another exit. The references show the harness can
-//! tell both outcomes apart.
+//! What it holds every allocator to: no case hangs; every column runs the
+//! same cases; fastmusl stops a misuse only by mimalloc's abort or a
+//! fault, never by another exit, and stops every double free and every
+//! invalid free (or realloc) by mimalloc's abort, in both flavors on every
+//! target. The references show the harness can tell both outcomes apart.
 
 mod common;
 
@@ -19,8 +20,8 @@ use std::{
 };
 
 use common::{
-    X86_64, c_test_source, compile_c, flavor, for_each_target, run_with_timeout, stdout_of,
-    sysroot_in,
+    X86_64, c_test_source, compile_c, cxx_test_source, flavor, for_each_target, run_with_timeout,
+    stdout_of, sysroot_in,
 };
 
 /// How one case ended.
@@ -74,25 +75,31 @@ fn misuses(column: &Column) -> impl Iterator<Item = &(String, Outcome)> {
 
 #[test]
 fn heap_misuse_side_by_side() {
-    let source = c_test_source("misuse_suite.c");
+    // The suite, and its one C++ case (which links as C: see the file).
+    let sources = [
+        c_test_source("misuse_suite.c"),
+        cxx_test_source("misuse_delete.cpp"),
+    ];
+    let flags = ["-O2", "-fno-builtin", "-fno-exceptions"];
     let mut columns: BTreeMap<String, Column> = BTreeMap::new();
 
-    // The references, on this x86_64 host.
+    // The references, on this x86_64 host (clang, which compiles both).
     let dir = std::env::temp_dir().join(format!("misuse-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let glibc = dir.join("misuse_suite_glibc");
-    let status = Command::new("cc")
-        .args(["-O2", "-fno-builtin", "-pthread", "-o"])
+    let status = Command::new("clang")
+        .args(flags)
+        .args(["-pthread", "-o"])
         .arg(&glibc)
-        .arg(&source)
+        .args(&sources)
         .status()
-        .expect("running cc");
-    assert!(status.success(), "cc misuse_suite.c (glibc) failed");
+        .expect("running clang");
+    assert!(status.success(), "clang misuse_suite.c (glibc) failed");
     let stock = dir.join("misuse_suite_stock_musl");
     xtask::stock_musl::build_c(
         &sysroot_in(X86_64, flavor::DEFAULT).tools.cc,
-        &source,
-        &["-O2"],
+        &[&sources[0], &sources[1]],
+        &flags,
         &stock,
     )
     .unwrap_or_else(|e| panic!("{e:#}"));
@@ -111,8 +118,8 @@ fn heap_misuse_side_by_side() {
             let bin = compile_c(
                 s,
                 &format!("misuse_suite_{flavor}"),
-                std::slice::from_ref(&source),
-                &[],
+                &sources,
+                &["-fno-exceptions"],
             );
             let column = run_suite(s.command_for(&bin), &format!("{triple} {flavor}"));
             results
@@ -143,6 +150,30 @@ fn heap_misuse_side_by_side() {
             }
         }
     }
+    // Both flavors stop every double free and every invalid free at the
+    // free (or realloc) that commits it, with mimalloc's message: the
+    // checks at every free (patches/mimalloc/0006).
+    for (name, column) in columns.iter().filter(|(name, _)| name.starts_with("2 ")) {
+        for (case, outcome) in column.iter().filter(|(case, _)| is_bad_free(case)) {
+            assert!(
+                outcome.how == "SIGABRT" && outcome.message.starts_with("mimalloc: error: "),
+                "{name}: {case} was not stopped by mimalloc at the free: {outcome:?}"
+            );
+        }
+    }
+    // The secure flavor stops every case glibc or stock musl stops.
+    let stock = &columns["1 stock musl"];
+    for (name, column) in columns.iter().filter(|(name, _)| name.ends_with(" secure")) {
+        for (i, (case, outcome)) in column.iter().enumerate() {
+            let by_reference = glibc[i].1.result == "caught" || stock[i].1.result == "caught";
+            assert!(
+                !by_reference || outcome.result == "caught",
+                "{name}: {case} went through, where glibc ({:?}) or stock musl ({:?}) stopped it",
+                glibc[i].1,
+                stock[i].1
+            );
+        }
+    }
     // The harness tells both outcomes apart: glibc's tcache stops an
     // immediate double free of a small block, and a small block written
     // all over after its free goes through.
@@ -169,6 +200,13 @@ fn heap_misuse_side_by_side() {
         "missed",
         "{glibc:?}"
     );
+}
+
+/// A double free, or a free or realloc of a pointer malloc did not return.
+fn is_bad_free(case: &str) -> bool {
+    ["double-free", "free-", "realloc-", "delete-of-new-array"]
+        .iter()
+        .any(|kind| case.starts_with(kind))
 }
 
 /// One row per case, one column per allocator: "+" caught, "." missed;

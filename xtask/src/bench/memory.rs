@@ -96,7 +96,7 @@ pub fn c_hello(
             cc
         }
         Variant::StockMusl => {
-            crate::stock_musl::build_c(default_cc, &source, &["-O2"], &binary)?;
+            crate::stock_musl::build_c(default_cc, &[&source], &["-O2"], &binary)?;
             return Ok(Some(binary));
         }
         fastmusl => {

@@ -208,8 +208,13 @@ static void free_unaligned(size_t n)
 static void free_far(size_t n)
 {
 	(void)n;
-	/* 16 TiB up: no heap of these allocators, nor anything else here. */
+	/* No heap of these allocators, nor anything else here: 16 TiB up, or
+	 * on 32-bit targets 1 MiB below the top of the address space. */
+#if UINTPTR_MAX > 0xffffffffu
 	free(hide((void *)((uintptr_t)1 << 44)));
+#else
+	free(hide((void *)(uintptr_t)0xfff00000u));
+#endif
 }
 
 static void free_stack(size_t n)
@@ -358,6 +363,18 @@ static void zero_size_overflow(size_t n)
 	free(hide(p));
 }
 
+/* --- C++ --- */
+
+/* misuse_cxx.cpp: `delete` of what `new[]` made, for a type with a
+ * destructor (free of a pointer 8 bytes into the block). */
+void delete_of_new_array(size_t n);
+
+static void delete_new_array(size_t n)
+{
+	(void)victim(n); /* its neighbours */
+	delete_of_new_array(n);
+}
+
 struct kind {
 	const char *name;
 	void (*run)(size_t n);
@@ -399,6 +416,7 @@ static const struct kind kinds[] = {
 	{ "use-after-free-write-then-reused", uaf_write_then_reused },
 	{ "zero-size-write-after-free", zero_size_write_after_free },
 	{ "zero-size-overflow", zero_size_overflow },
+	{ "delete-of-new-array", delete_new_array },
 };
 
 #define KIND_COUNT (sizeof kinds / sizeof kinds[0])
