@@ -525,14 +525,16 @@ fn assert_refused(sb: &Sandbox, args: &[&str], expected: &str) {
 #[test]
 fn a_tampered_artifact_is_refused() {
     let copy = copy_of_release();
-    let artifact = std::fs::read_dir(copy.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.to_string_lossy()
-                .ends_with(&format!("{}.tar.zst", X86_64))
-        })
-        .unwrap();
+    // The default flavor's artifact, the one `target add` fetches (the
+    // secure flavor's name ends alike; which of the two a directory
+    // listing gives first is the file system's choice).
+    let artifact = copy
+        .path()
+        .join(fastmusl_dist::channel::sysroot_artifact_name(
+            &common::release_version(),
+            flavor::DEFAULT,
+            X86_64,
+        ));
     flip_byte(&artifact);
     let server = HttpServer::serve(copy.path());
     let sb = Sandbox::new(&server.url);
