@@ -84,8 +84,13 @@ pub enum Command {
         mirror: Option<PathBuf>,
         /// Measure fastmusl alone at each of mimalloc's secure levels 0–4
         /// (target/bench/secure-levels.md), instead of the six variants.
-        #[arg(long, conflicts_with = "memory_study")]
+        #[arg(long, conflicts_with_all = ["memory_study", "free_checks"])]
         secure_levels: bool,
+        /// Measure what the checks at every free cost, each flavor against
+        /// itself without them (target/bench/free-checks.md), instead of
+        /// the six variants.
+        #[arg(long, conflicts_with = "memory_study")]
+        free_checks: bool,
         /// Measure mimalloc's footprint options, one study-only flavor each
         /// (target/bench/memory-study.{md,png}), instead of the six variants.
         #[arg(long)]
@@ -95,7 +100,7 @@ pub enum Command {
         #[arg(long, value_delimiter = ',', requires = "memory_study")]
         points: Vec<String>,
         /// Measure nothing: rewrite report.md and the plot from this report.json.
-        #[arg(long, value_name = "REPORT_JSON", conflicts_with_all = ["quick", "mirror", "secure_levels", "memory_study"])]
+        #[arg(long, value_name = "REPORT_JSON", conflicts_with_all = ["quick", "mirror", "secure_levels", "memory_study", "free_checks"])]
         rewrite: Option<PathBuf>,
     },
     /// Print the tree hash (see sysroots/sources.toml) of a .tar.gz archive,

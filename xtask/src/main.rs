@@ -100,6 +100,15 @@ fn main() -> Result<()> {
         flags::Command::Bench {
             quick,
             mirror,
+            free_checks: true,
+            ..
+        } => {
+            let dir = xtask::bench::free_checks(quick, mirror)?;
+            eprintln!("fastmusl: report in {}", dir.display());
+        }
+        flags::Command::Bench {
+            quick,
+            mirror,
             memory_study: true,
             points,
             ..

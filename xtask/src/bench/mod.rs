@@ -16,6 +16,7 @@
 //! checked, see `report`) and churn-throughput.png (see `plot`).
 
 pub mod cgroup;
+mod free_checks;
 mod http;
 mod memory;
 mod memory_study;
@@ -63,6 +64,9 @@ pub enum Variant {
     /// fastmusl's default flavor with one point of the footprint study
     /// (`memory_study::POINTS[i]`) as its defaults, never shipped.
     MemoryStudy(usize),
+    /// A fastmusl flavor built at a lower level of its checks at every free
+    /// (`free_checks::POINTS[i]`), never shipped.
+    FreeChecks(usize),
 }
 
 impl Variant {
@@ -96,6 +100,7 @@ impl Variant {
             Variant::SecureLevel2 => "fastmusl MI_SECURE=2",
             Variant::SecureLevel3 => "fastmusl MI_SECURE=3",
             Variant::MemoryStudy(i) => memory_study::POINTS[i].label,
+            Variant::FreeChecks(i) => free_checks::POINTS[i].label,
         }
     }
 
@@ -111,6 +116,7 @@ impl Variant {
             Variant::SecureLevel2 => "fastmusl-secure-2",
             Variant::SecureLevel3 => "fastmusl-secure-3",
             Variant::MemoryStudy(i) => memory_study::POINTS[i].flavor,
+            Variant::FreeChecks(i) => free_checks::POINTS[i].flavor,
         }
     }
 
@@ -123,6 +129,7 @@ impl Variant {
             Variant::SecureLevel2 => Some("secure2"),
             Variant::SecureLevel3 => Some("secure3"),
             Variant::MemoryStudy(i) => Some(memory_study::POINTS[i].flavor),
+            Variant::FreeChecks(i) => Some(free_checks::POINTS[i].flavor),
             _ => None,
         }
     }
@@ -135,6 +142,11 @@ impl Variant {
             Variant::SecureLevel2 => Some(2),
             Variant::SecureLevel3 => Some(3),
             Variant::FastmuslSecure => Some(4),
+            Variant::FreeChecks(i) => Some(if free_checks::POINTS[i].shipped == "secure" {
+                4
+            } else {
+                0
+            }),
             _ => None,
         }
     }
@@ -434,6 +446,47 @@ pub fn secure_levels(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
     )?;
     let markdown = secure_levels::markdown(&report);
     std::fs::write(out.join("secure-levels.md"), &markdown)?;
+    print!("{markdown}");
+    Ok(out)
+}
+
+/// `cargo xtask bench --free-checks`: each flavor against itself built
+/// without its checks at every free, and at each level between, over the
+/// workloads that allocate (see `free_checks`). The study flavors are built
+/// under target/bench/sysroots/. Output: target/bench/free-checks.{json,md}.
+pub fn free_checks(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
+    let out = project_root().join("target/bench");
+    let study_flavors = free_checks::flavors(&PlatformTable::project()?.flavor)?;
+    let sysroots = FastmuslSysroots::build(mirror, out.join("sysroots"), study_flavors)?;
+    let allocating: Vec<Workload> = workloads(quick)
+        .into_iter()
+        .filter(|w| w.allocates)
+        .collect();
+    // One rotation per flavor: a variant run right after the secure
+    // flavor's (whose huge blocks are mapped and unmapped each time) found
+    // the kernel's free memory fragmented and ran large-block churn 3-8x
+    // slower, whatever its own code.
+    let mut report = measure(
+        &free_checks::DEFAULT_VARIANTS,
+        &sysroots,
+        &allocating,
+        quick,
+        &out,
+    )?;
+    let secure = measure(
+        &free_checks::SECURE_VARIANTS,
+        &sysroots,
+        &allocating,
+        quick,
+        &out,
+    )?;
+    report.merge(secure);
+    std::fs::write(
+        out.join("free-checks.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    let markdown = free_checks::markdown(&report);
+    std::fs::write(out.join("free-checks.md"), &markdown)?;
     print!("{markdown}");
     Ok(out)
 }

@@ -53,6 +53,7 @@ fn colour(variant: Variant) -> RGBColor {
             RGBColor(153, 112, 171)
         }
         Variant::MemoryStudy(_) => RGBColor(67, 147, 195),
+        Variant::FreeChecks(_) => RGBColor(146, 197, 222),
     }
 }
 

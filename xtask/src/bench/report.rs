@@ -230,6 +230,27 @@ impl Row<'_> {
 
 impl Report {
     /// Measurements grouped by workload, in the order they were taken.
+    /// Adds another run's variants and measurements (the same workloads),
+    /// each workload's measurements kept together, in this run's order.
+    pub fn merge(&mut self, other: Report) {
+        self.variants.extend(other.variants);
+        let mut measurements = std::mem::take(&mut self.measurements);
+        measurements.extend(other.measurements);
+        let order: Vec<String> =
+            measurements
+                .iter()
+                .map(|m| m.workload.clone())
+                .fold(Vec::new(), |mut seen, w| {
+                    if !seen.contains(&w) {
+                        seen.push(w);
+                    }
+                    seen
+                });
+        // A stable sort keeps each workload's variants in their order.
+        measurements.sort_by_key(|m| order.iter().position(|w| *w == m.workload));
+        self.measurements = measurements;
+    }
+
     pub fn rows(&self) -> Vec<Row<'_>> {
         let mut rows: Vec<Row<'_>> = Vec::new();
         for m in &self.measurements {
