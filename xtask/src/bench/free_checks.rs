@@ -221,37 +221,12 @@ pub fn markdown(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::{Kind, Measurement, Run, Workload};
+    use crate::bench::report::one_run_report;
 
     #[test]
     fn each_level_is_a_ratio_to_its_flavors_level_0() {
-        let workload = Workload {
-            name: "a".into(),
-            group: "a".into(),
-            threads: 1,
-            allocates: true,
-            allocations: None,
-            kind: Kind::Timed { args: vec![] },
-        };
-        let run = |wall_s| Run {
-            wall_s,
-            peak_rss_kib: 1,
-            ..Run::default()
-        };
         let seconds = [1.0, 1.01, 1.02, 1.04, 2.0, 2.2, 2.5];
-        let measurements = VARIANTS
-            .iter()
-            .zip(seconds)
-            .map(|(v, s)| Measurement::new(&workload, *v, &[run(s)]))
-            .collect();
-        let report = Report {
-            machine: "test".into(),
-            kernel_thp: None,
-            quick: false,
-            runs_per_variant: 1,
-            variants: vec![],
-            measurements,
-        };
+        let report = one_run_report(VARIANTS.iter().zip(seconds).map(|(v, s)| ("a", *v, s)));
         let text = markdown(&report);
         assert!(
             text.contains("| a | 1.000 | 1.010× | 1.020× | 1.040× | 2.000 | 1.100× | 1.250× |"),

@@ -435,19 +435,35 @@ pub fn secure_levels(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
         })
         .collect();
     let sysroots = FastmuslSysroots::build(mirror, out.join("sysroots"), study_flavors)?;
-    let allocating: Vec<Workload> = workloads(quick)
+    let allocating = allocating_workloads(quick);
+    let report = measure(&Variant::SECURE_LEVELS, &sysroots, &allocating, quick, &out)?;
+    write_study(
+        &out,
+        "secure-levels",
+        &report,
+        &secure_levels::markdown(&report),
+    )?;
+    Ok(out)
+}
+
+/// The workloads that allocate: what the detection studies time.
+fn allocating_workloads(quick: bool) -> Vec<Workload> {
+    workloads(quick)
         .into_iter()
         .filter(|w| w.allocates)
-        .collect();
-    let report = measure(&Variant::SECURE_LEVELS, &sysroots, &allocating, quick, &out)?;
+        .collect()
+}
+
+/// A study's report as `out/<stem>.json` and its table as `out/<stem>.md`,
+/// the table printed too.
+fn write_study(out: &Path, stem: &str, report: &Report, markdown: &str) -> Result<()> {
     std::fs::write(
-        out.join("secure-levels.json"),
-        serde_json::to_string_pretty(&report)?,
+        out.join(format!("{stem}.json")),
+        serde_json::to_string_pretty(report)?,
     )?;
-    let markdown = secure_levels::markdown(&report);
-    std::fs::write(out.join("secure-levels.md"), &markdown)?;
+    std::fs::write(out.join(format!("{stem}.md")), markdown)?;
     print!("{markdown}");
-    Ok(out)
+    Ok(())
 }
 
 /// `cargo xtask bench --free-checks`: each flavor against itself built
@@ -458,10 +474,7 @@ pub fn free_checks(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
     let out = project_root().join("target/bench");
     let study_flavors = free_checks::flavors(&PlatformTable::project()?.flavor)?;
     let sysroots = FastmuslSysroots::build(mirror, out.join("sysroots"), study_flavors)?;
-    let allocating: Vec<Workload> = workloads(quick)
-        .into_iter()
-        .filter(|w| w.allocates)
-        .collect();
+    let allocating = allocating_workloads(quick);
     // One rotation per flavor: a variant run right after the secure
     // flavor's (whose huge blocks are mapped and unmapped each time) found
     // the kernel's free memory fragmented and ran large-block churn 3-8x
@@ -481,13 +494,12 @@ pub fn free_checks(quick: bool, mirror: Option<PathBuf>) -> Result<PathBuf> {
         &out,
     )?;
     report.merge(secure);
-    std::fs::write(
-        out.join("free-checks.json"),
-        serde_json::to_string_pretty(&report)?,
+    write_study(
+        &out,
+        "free-checks",
+        &report,
+        &free_checks::markdown(&report),
     )?;
-    let markdown = free_checks::markdown(&report);
-    std::fs::write(out.join("free-checks.md"), &markdown)?;
-    print!("{markdown}");
     Ok(out)
 }
 

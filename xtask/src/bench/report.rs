@@ -717,6 +717,41 @@ fn table_header(extra: &[&str]) -> String {
     text + "\n"
 }
 
+/// A one-run report of timed, allocating, single-thread workloads from
+/// (workload, variant, seconds) cells, for the study tables' tests.
+#[cfg(test)]
+pub(crate) fn one_run_report<'a>(
+    cells: impl IntoIterator<Item = (&'a str, Variant, f64)>,
+) -> Report {
+    let measurements = cells
+        .into_iter()
+        .map(|(name, variant, wall_s)| {
+            let workload = Workload {
+                name: name.into(),
+                group: name.into(),
+                threads: 1,
+                allocates: true,
+                allocations: None,
+                kind: super::Kind::Timed { args: vec![] },
+            };
+            let run = Run {
+                wall_s,
+                peak_rss_kib: 1,
+                ..Run::default()
+            };
+            Measurement::new(&workload, variant, &[run])
+        })
+        .collect();
+    Report {
+        machine: "test".into(),
+        kernel_thp: None,
+        quick: false,
+        runs_per_variant: 1,
+        variants: vec![],
+        measurements,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,40 +93,22 @@ fn secure_level(v: Variant) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::{Kind, Measurement, Run, Workload};
+    use crate::bench::report::one_run_report;
 
     #[test]
     fn each_level_is_a_ratio_to_level_0_with_its_mean_and_worst_case() {
-        let workload = |name: &str| Workload {
-            name: name.into(),
-            group: name.into(),
-            threads: 1,
-            allocates: true,
-            allocations: None,
-            kind: Kind::Timed { args: vec![] },
-        };
-        let run = |wall_s| Run {
-            wall_s,
-            peak_rss_kib: 1,
-            ..Run::default()
-        };
-        let mut measurements = Vec::new();
-        for (name, seconds) in [
+        let cells = [
             ("a", [1.0, 1.01, 1.1, 1.2, 1.5]),
             ("b", [2.0, 2.0, 2.4, 2.2, 2.6]),
-        ] {
-            for (v, s) in Variant::SECURE_LEVELS.iter().zip(seconds) {
-                measurements.push(Measurement::new(&workload(name), *v, &[run(s)]));
-            }
-        }
-        let report = Report {
-            machine: "test".into(),
-            kernel_thp: None,
-            quick: false,
-            runs_per_variant: 1,
-            variants: vec![],
-            measurements,
-        };
+        ]
+        .into_iter()
+        .flat_map(|(name, seconds)| {
+            Variant::SECURE_LEVELS
+                .iter()
+                .zip(seconds)
+                .map(move |(v, s)| (name, *v, s))
+        });
+        let report = one_run_report(cells);
         let text = markdown(&report);
         assert!(
             text.contains("| a | 1.000 | 1.010× | 1.100× | 1.200× | 1.500× |"),
