@@ -12,8 +12,8 @@ use std::path::Path;
 
 use object::{
     Endianness, FileKind,
-    elf::{FileHeader32, FileHeader64, PT_INTERP},
-    read::elf::{FileHeader, ProgramHeader},
+    elf::{EM_ARM, FileHeader32, FileHeader64, PT_INTERP, SHT_ARM_ATTRIBUTES, Tag_File},
+    read::elf::{FileHeader, ProgramHeader, SectionHeader},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +31,10 @@ pub struct ElfFacts {
     pub machine: u16,
     /// A PT_INTERP program header: the binary is dynamically linked.
     pub has_interpreter: bool,
+    /// 32-bit Arm only: `Tag_CPU_arch` from the `aeabi` attributes
+    /// (`.ARM.attributes`), the architecture version the code was built
+    /// for (6 is v6, 10 v7, 14 v8), which the header does not say.
+    pub arm_cpu_arch: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +80,11 @@ impl ElfFacts {
         }
     }
 
+    /// 32-bit Arm, whose OCI variant comes from its attributes.
+    pub fn is_arm32(&self) -> bool {
+        self.machine == EM_ARM && self.class == ElfClass::Elf32
+    }
+
     /// The machine's usual name, for messages.
     pub fn machine_name(&self) -> String {
         use object::elf::*;
@@ -111,12 +120,14 @@ impl std::fmt::Display for OciPlatform {
 }
 
 impl ElfFacts {
-    /// The OCI platform this binary runs on, read from its header alone.
-    /// `None` where the header does not settle it: 32-bit Arm's v6/v7
-    /// variant lives in its attributes section, which is not read yet.
+    /// The OCI platform this binary runs on, read from its header and, for
+    /// 32-bit Arm, its `Tag_CPU_arch` attribute. `None` for a machine the
+    /// image-spec names no platform for, or a 32-bit Arm binary without
+    /// the attribute or built for a version Linux images do not use.
     pub fn oci_platform(&self) -> Option<OciPlatform> {
         use object::elf::*;
         let (architecture, variant) = match (self.machine, self.class, self.little_endian) {
+            (EM_ARM, ElfClass::Elf32, true) => ("arm", Some(arm_variant(self.arm_cpu_arch?)?)),
             (EM_X86_64, ElfClass::Elf64, true) => ("amd64", None),
             // The image-spec's platform-variants table: arm64 is "v8".
             (EM_AARCH64, ElfClass::Elf64, true) => ("arm64", Some("v8")),
@@ -134,6 +145,62 @@ impl ElfFacts {
     }
 }
 
+/// The image-spec's variant for an Arm `Tag_CPU_arch` value (the ARM ABI's
+/// "Addenda to, and Errata in, the ABI for the Arm Architecture", 2.4).
+/// The M profiles (11, 12, 13) and pre-v5 cores run no Linux image.
+fn arm_variant(cpu_arch: u64) -> Option<&'static str> {
+    match cpu_arch {
+        3..=5 => Some("v5"), // v5T, v5TE, v5TEJ
+        6..=9 => Some("v6"), // v6, v6KZ, v6T2, v6K
+        10 => Some("v7"),    // v7 (A and R)
+        14 => Some("v8"),    // v8-A in AArch32 state
+        _ => None,
+    }
+}
+
+/// `Tag_CPU_arch` of the first `aeabi` file-scope attributes subsection
+/// with one. The attribute reader needs each value's type: the ABI's rule is
+/// that tags 4, 5, 65 and 67 (and odd tags above 32) hold strings, 32
+/// (Tag_compatibility) an integer then a string, every other an integer.
+fn arm_cpu_arch<Elf: FileHeader<Endian = Endianness>>(
+    header: &Elf,
+    endian: Endianness,
+    data: &[u8],
+) -> object::read::Result<Option<u64>> {
+    const TAG_CPU_ARCH: u64 = 6;
+    for section in header.section_headers(endian, data)? {
+        if section.sh_type(endian) != SHT_ARM_ATTRIBUTES {
+            continue;
+        }
+        let mut subsections = section.attributes(endian, data)?.subsections()?;
+        while let Some(subsection) = subsections.next()? {
+            if subsection.vendor() != b"aeabi" {
+                continue;
+            }
+            let mut subsubsections = subsection.subsubsections();
+            while let Some(subsubsection) = subsubsections.next()? {
+                if subsubsection.tag() != Tag_File {
+                    continue;
+                }
+                let mut reader = subsubsection.attributes();
+                while let Some(tag) = reader.read_tag()? {
+                    match tag {
+                        TAG_CPU_ARCH => return Ok(Some(reader.read_integer()?)),
+                        4 | 5 | 65 | 67 => drop(reader.read_string()?),
+                        32 => {
+                            reader.read_integer()?;
+                            reader.read_string()?;
+                        }
+                        t if t > 32 && t % 2 == 1 => drop(reader.read_string()?),
+                        _ => drop(reader.read_integer()?),
+                    }
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
 fn facts<Elf: FileHeader<Endian = Endianness>>(
     data: &[u8],
     class: ElfClass,
@@ -144,11 +211,18 @@ fn facts<Elf: FileHeader<Endian = Endianness>>(
         .program_headers(endian, data)?
         .iter()
         .any(|ph| ph.p_type(endian) == PT_INTERP);
+    let machine = header.e_machine(endian);
+    let arm_cpu_arch = if machine == EM_ARM {
+        arm_cpu_arch(header, endian, data)?
+    } else {
+        None
+    };
     Ok(ElfFacts {
         class,
         little_endian: endian == Endianness::Little,
-        machine: header.e_machine(endian),
+        machine,
         has_interpreter,
+        arm_cpu_arch,
     })
 }
 
@@ -183,6 +257,26 @@ mod tests {
     fn both_classes_static_and_dynamic() {
         use object::elf::{EM_386, EM_AARCH64, EM_X86_64};
         for (target, class, machine, platform) in [
+            // 32-bit Arm's variant comes from Tag_CPU_arch, as clang
+            // records the --target's architecture.
+            (
+                "armv7-linux-gnueabihf",
+                ElfClass::Elf32,
+                EM_ARM,
+                "linux/arm/v7",
+            ),
+            (
+                "armv6-linux-gnueabihf",
+                ElfClass::Elf32,
+                EM_ARM,
+                "linux/arm/v6",
+            ),
+            (
+                "armv5te-linux-gnueabi",
+                ElfClass::Elf32,
+                EM_ARM,
+                "linux/arm/v5",
+            ),
             (
                 "x86_64-linux-gnu",
                 ElfClass::Elf64,
@@ -208,6 +302,37 @@ mod tests {
                 assert_eq!(facts.oci_platform().unwrap().to_string(), platform);
             }
         }
+    }
+
+    /// Without its attributes section a 32-bit Arm binary does not say
+    /// which variant it is, and gets no platform rather than a guessed one.
+    #[test]
+    fn arm_without_attributes_has_no_platform() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, out) = (dir.path().join("start.c"), dir.path().join("a.out"));
+        std::fs::write(&src, "void _start(void) { for (;;) ; }\n").unwrap();
+        let status = std::process::Command::new("clang")
+            .args([
+                "--target=armv7-linux-gnueabihf",
+                "-fuse-ld=lld",
+                "-nostdlib",
+                "-static",
+                "-o",
+            ])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .expect("clang runs");
+        assert!(status.success());
+        let status = std::process::Command::new("llvm-objcopy")
+            .args(["--remove-section=.ARM.attributes"])
+            .arg(&out)
+            .status()
+            .expect("llvm-objcopy runs (apt-get install llvm)");
+        assert!(status.success());
+        let facts = ElfFacts::read(&out).unwrap();
+        assert_eq!((facts.machine, facts.arm_cpu_arch), (EM_ARM, None));
+        assert_eq!(facts.oci_platform(), None);
     }
 
     #[test]

@@ -204,8 +204,17 @@ fn read_binaries(paths: &[PathBuf]) -> Result<Vec<Binary>> {
             );
         }
         let Some(platform) = facts.oci_platform() else {
+            if facts.is_arm32() {
+                bail!(
+                    "{}: a 32-bit Arm binary without a Tag_CPU_arch attribute (its \
+                     .ARM.attributes section) naming v5, v6, v7 or v8, so its OCI platform \
+                     variant is unknown: give the binary as the linker wrote it, not stripped \
+                     of that section",
+                    path.display()
+                );
+            }
             bail!(
-                "{}: a {} binary, for which fastmusl image does not know the OCI platform yet",
+                "{}: a {} binary, for which fastmusl image does not know the OCI platform",
                 path.display(),
                 facts.machine_name()
             );
