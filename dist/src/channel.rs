@@ -197,6 +197,7 @@ mod tests {
                     cxx: Some("bin/x86_64-unknown-linux-musl-c++".to_owned()),
                     cxxstdlib: Some("c++".to_owned()),
                     rustflags: vec!["-C".to_owned(), "target-feature=+crt-static".to_owned()],
+                    platform: Some("linux/amd64".to_owned()),
                     runner: crate::sysroot::Runner {
                         emulator: "qemu-x86_64-static".to_owned(),
                         native_on: vec!["x86_64".to_owned()],

@@ -4,7 +4,7 @@
 //! signature covers) must name the file being checked, so a validly signed
 //! file cannot be passed off as another one. Its format is space-separated
 //! `key:value` fields, e.g.
-//! `file:channel-stable.toml version:musl1.2.6-mimalloc3.4.3-r7 timestamp:1773964800`.
+//! `file:channel-stable.toml version:musl1.2.6-mimalloc3.4.3-r8 timestamp:1773964800`.
 
 use std::collections::BTreeMap;
 

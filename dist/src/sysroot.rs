@@ -75,6 +75,12 @@ pub struct SysrootWiring {
     pub cxxstdlib: Option<String>,
     /// `target.<triple>.rustflags`.
     pub rustflags: Vec<String>,
+    /// The OCI platform its binaries are filed under in an image
+    /// (`linux/arm/v7`): how `fastmusl image --platform` finds the target.
+    /// Absent in sysroots made before. (Before `runner`: a value goes
+    /// before a table in TOML.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     pub runner: Runner,
 }
 
@@ -258,6 +264,7 @@ mod tests {
             cxx: Some("bin/armv7-unknown-linux-musleabihf-c++".to_owned()),
             cxxstdlib: Some("c++".to_owned()),
             rustflags: vec!["-C".to_owned(), "target-feature=+crt-static".to_owned()],
+            platform: Some("linux/arm/v7".to_owned()),
             runner: Runner {
                 emulator: "qemu-arm-static".to_owned(),
                 native_on: vec!["arm".to_owned()],

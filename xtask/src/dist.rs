@@ -27,7 +27,9 @@ use fastmusl_dist::{
         self, Artifact, ChannelManifest, FlavorRelease, InstallerRelease, SysrootArtifact,
         SysrootRelease,
     },
-    flavor, rust_std,
+    flavor,
+    remap::path_remaps,
+    rust_std,
     signature::TrustedComment,
 };
 use xshell::{Shell, cmd};
@@ -390,10 +392,6 @@ fn installer_version() -> Result<String> {
         .with_context(|| format!("no package.version in {}", path.display()))
 }
 
-/// Builds the `fastmusl` binary for `sysroot`'s target as a static musl
-/// binary linked against that very sysroot: we ship what we eat. The cargo
-/// settings go on the command line, so no config file is touched; this
-/// machine's paths are remapped out of the binary (see `path_remaps`).
 /// The targets to ship a `fastmusl` binary for: those whose row says
 /// `installer_host`, or `build.only_hosts`, each of which must be one.
 fn installer_hosts(targets: &[TargetTriple], build: &InstallerBuild) -> Result<Vec<TargetTriple>> {
@@ -420,6 +418,10 @@ fn installer_hosts(targets: &[TargetTriple], build: &InstallerBuild) -> Result<V
     Ok(only.clone())
 }
 
+/// Builds the `fastmusl` binary for `sysroot`'s target as a static musl
+/// binary linked against that very sysroot: we ship what we eat. The cargo
+/// settings go on the command line, so no config file is touched; this
+/// machine's paths are remapped out of the binary (`fastmusl_dist::remap`).
 fn build_installer(sysroot: &Sysroot, build: &InstallerBuild) -> Result<PathBuf> {
     let triple = sysroot.platform.triple.as_str();
     let linker = sysroot.linker_config_arg();
@@ -432,10 +434,16 @@ fn build_installer(sysroot: &Sysroot, build: &InstallerBuild) -> Result<PathBuf>
         .clone()
         .or_else(|| std::env::var_os("RUSTC").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("rustc"));
-    let remaps: Vec<toml::Value> = path_remaps(&rustc)?
-        .into_iter()
-        .map(|(from, to)| toml::Value::String(format!("--remap-path-prefix={from}={to}")))
-        .collect();
+    // The checkout is /fastmusl in the binary; see fastmusl_dist::remap.
+    let remaps: Vec<toml::Value> = path_remaps(
+        || std::process::Command::new(&rustc),
+        &project_root(),
+        "/fastmusl",
+        Some(&target_dir),
+    )?
+    .iter()
+    .map(|remap| toml::Value::String(remap.rustc_flag()))
+    .collect();
     let rustflags = format!("target.{triple}.rustflags={}", toml::Value::Array(remaps));
     let mut cmd = rust_std::cargo();
     sysroot.set_c_toolchain_env(&mut cmd);
@@ -468,34 +476,6 @@ fn build_installer(sysroot: &Sysroot, build: &InstallerBuild) -> Result<PathBuf>
         );
     }
     Ok(target_dir.join(triple).join("release").join("fastmusl"))
-}
-
-/// Prefixes of this machine that reach a binary through file names (panic
-/// locations, debug info), each mapped to a fixed one:
-///
-/// - the checkout -> `/fastmusl`;
-/// - `CARGO_HOME` (the registry's crate sources) -> `/cargo`;
-/// - the toolchain's `rust-src`, when installed -> `/rustc/<commit>`, the
-///   name rustc gives std's sources when it is not: with rust-src present,
-///   rustc turns those names into local paths (under the rustup home).
-fn path_remaps(rustc: &Path) -> Result<Vec<(String, String)>> {
-    let sh = Shell::new()?;
-    let sysroot = cmd!(sh, "{rustc} --print sysroot").quiet().read()?;
-    let version = cmd!(sh, "{rustc} -vV").quiet().read()?;
-    let commit = version
-        .lines()
-        .find_map(|l| l.strip_prefix("commit-hash: "))
-        .with_context(|| format!("`{} -vV` names no commit-hash", rustc.display()))?;
-    let cargo_home = std::env::var("CARGO_HOME")
-        .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
-    Ok(vec![
-        (project_root().display().to_string(), "/fastmusl".to_owned()),
-        (cargo_home, "/cargo".to_owned()),
-        (
-            format!("{}/lib/rustlib/src/rust", sysroot.trim()),
-            format!("/rustc/{commit}"),
-        ),
-    ])
 }
 
 /// `install.sh` with the release key (of the signer) and default server.

@@ -105,7 +105,7 @@ impl SourcePins {
         Ok(pins)
     }
 
-    /// `musl1.2.6-mimalloc3.4.3-r7`: what a sysroot is called in paths,
+    /// `musl1.2.6-mimalloc3.4.3-r8`: what a sysroot is called in paths,
     /// manifests and artifact names.
     pub fn sysroot_version(&self) -> String {
         format!(

@@ -50,6 +50,8 @@ pub struct TargetPlatform {
     pub elf_machine: u16,
     /// ELF class: 32 or 64.
     pub elf_bits: u8,
+    /// The OCI platform an image files its binaries under.
+    pub oci_platform: String,
     /// `dist` ships the installer built for this target.
     #[serde(default)]
     pub installer_host: bool,
@@ -168,9 +170,21 @@ impl PlatformTable {
         let table: PlatformTable =
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         let mut seen = std::collections::HashSet::new();
+        let mut platforms = std::collections::HashSet::new();
         for row in &table.target {
             if !seen.insert(&row.triple) {
                 bail!("{}: target {} is listed twice", path.display(), row.triple);
+            }
+            // One target per platform: `fastmusl image --platform` picks
+            // the target by it.
+            if !row.oci_platform.starts_with("linux/") || !platforms.insert(&row.oci_platform) {
+                bail!(
+                    "{}: {}'s oci_platform {} is not linux/ARCH[/VARIANT] or is another \
+                     target's",
+                    path.display(),
+                    row.triple,
+                    row.oci_platform
+                );
             }
         }
         let names: Vec<&str> = table.flavor.iter().map(|f| f.name.as_str()).collect();

@@ -523,6 +523,7 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
         cxx: Some(relative_to(&tools.cxx, &stage_default)),
         cxxstdlib: Some(libcxx::CXXSTDLIB.to_owned()),
         rustflags: inputs.rustflags(),
+        platform: Some(inputs.platform.oci_platform.clone()),
         runner: inputs.platform.runner(),
     };
     let write_manifest = |flavor: &FlavorRow, stage: &Path| -> Result<()> {

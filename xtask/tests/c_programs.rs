@@ -687,6 +687,12 @@ fn a_cxx_program_linked_by_the_cxx_wrapper_runs() {
             elf.is_static() && elf.machine == s.platform.elf_machine,
             "{triple}: {elf:?}"
         );
+        // The platform `fastmusl image` files it under, as the table says.
+        assert_eq!(
+            elf.oci_platform().map(|p| p.to_string()).as_deref(),
+            Some(s.platform.oci_platform.as_str()),
+            "{triple}: {elf:?}"
+        );
         let out = run_ok(s, &bin, &[], &[], Duration::from_secs(120));
         assert_eq!(stdout_of(&out), CXX_RUNTIME_SAYS, "{triple}");
     });

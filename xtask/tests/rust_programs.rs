@@ -47,6 +47,11 @@ fn build_and_run(fixture: &str, check: impl Fn(&str, &str, &str)) {
         );
         assert_eq!(elf.machine, s.platform.elf_machine, "{triple}: {fixture}");
         assert_eq!(elf.bits(), s.platform.elf_bits, "{triple}: {fixture}");
+        assert_eq!(
+            elf.oci_platform().map(|p| p.to_string()).as_deref(),
+            Some(s.platform.oci_platform.as_str()),
+            "{triple}: {fixture}"
+        );
         let out = run_ok(
             s,
             &binary,
