@@ -35,6 +35,8 @@ pub fn shared_mirror() -> PathBuf {
 /// function variants, the heavy end-to-end paths that run on x86_64 only).
 pub const X86_64: &str = "x86_64-unknown-linux-musl";
 pub const AARCH64: &str = "aarch64-unknown-linux-musl";
+/// A 32-bit target that runs natively on x86_64 hosts.
+pub const I686: &str = "i686-unknown-linux-musl";
 
 /// The targets under test: every row of `sysroots/targets.toml`, or the
 /// ones `FASTMUSL_TEST_TARGETS` names (comma-separated).
