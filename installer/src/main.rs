@@ -48,8 +48,10 @@ enum Command {
     /// Build and run a tiny program for each installed target and say
     /// whether it is static and which allocator served it.
     Doctor,
-    /// Make a scratch container image of static binaries, one per
-    /// architecture: an OCI layout, an oci-archive and/or a registry push.
+    /// Build the cargo project here for every installed platform (or
+    /// --platform) and make a scratch container image of it, or of static
+    /// binaries built before: an OCI layout, an oci-archive, a registry
+    /// push and/or a load into podman.
     Image(Box<image::ImageArgs>),
     /// Manage fastmusl itself.
     #[command(name = "self")]
@@ -144,7 +146,18 @@ fn run(command: Command, out: &Output) -> Result<()> {
         Command::Show => show::show(),
         Command::Update { allow_downgrade } => update::update(allow_downgrade, out),
         Command::Doctor => doctor::doctor(out),
-        Command::Image(args) => image::run(*args, out),
+        Command::Image(args) => image::run(*args, out, &|targets| {
+            target::add(
+                target::AddOptions {
+                    targets: targets.to_vec(),
+                    flavor: fastmusl_dist::flavor::DEFAULT.to_owned(),
+                    force: false,
+                    project: None,
+                    allow_downgrade: false,
+                },
+                out,
+            )
+        }),
         Command::Myself { command } => match command {
             SelfCommand::Update => self_cmd::update(out),
             SelfCommand::Uninstall { yes } => self_cmd::uninstall(yes, out),

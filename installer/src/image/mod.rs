@@ -1,14 +1,22 @@
-//! `fastmusl image`: static binaries → a (multi-architecture) scratch image,
-//! reproducibly, with no container engine: written as an OCI layout, an
-//! `oci-archive`, and/or pushed to a registry.
+//! `fastmusl image`: a cargo project, or static binaries built before, → a
+//! (multi-architecture) scratch image, reproducibly, with no container
+//! engine: written as an OCI layout, an `oci-archive`, pushed to a
+//! registry and/or loaded into podman or docker.
 //!
+//! `project` reads the cargo project, `platforms` maps OCI platforms to
+//! installed targets, `cargo_build` builds them all in one cargo;
 //! `layer` makes reproducible layers, `rootfs` says what goes in them,
 //! `oci` assembles and writes the documents, `reference`, `credentials` and
-//! `registry` push. This module checks the inputs and runs the steps.
+//! `registry` push, `engine` loads. This module checks the inputs and runs
+//! the steps.
 
+mod cargo_build;
 mod credentials;
+mod engine;
 mod layer;
 mod oci;
+mod platforms;
+mod project;
 mod reference;
 mod registry;
 mod rootfs;
@@ -27,14 +35,47 @@ use self::rootfs::{Base, CA_BUNDLE_PATH, User};
 
 #[derive(Debug, clap::Args)]
 pub struct ImageArgs {
-    /// A static binary; give one per architecture (the architecture is read
-    /// from its ELF header) for a multi-architecture image.
-    #[arg(long = "bin", value_name = "PATH", required = true)]
-    bins: Vec<PathBuf>,
+    /// The binary of the cargo project to build (cargo's --bin NAME), or a
+    /// static binary built before, given by its path (one per
+    /// architecture, read from its ELF header: `--bin
+    /// target/x86_64-unknown-linux-musl/release/app --bin ...`). Without
+    /// it, the package's only binary (or its default-run).
+    #[arg(long = "bin", value_name = "NAME|PATH")]
+    bins: Vec<String>,
+    /// The platforms to build, comma-separated (`linux/amd64,linux/arm64`),
+    /// or `all` [default: every installed target's platform].
+    #[arg(long = "platform", value_name = "PLATFORMS")]
+    platforms: Vec<String>,
+    /// Install the targets --platform needs and this machine lacks, as
+    /// `fastmusl target add` does (verified), instead of refusing.
+    #[arg(long)]
+    add_targets: bool,
+    /// Path to Cargo.toml (as cargo's --manifest-path).
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
+    /// The package to build (as cargo's -p).
+    #[arg(short = 'p', long, value_name = "SPEC")]
+    package: Option<String>,
+    /// Features to activate (as cargo's --features).
+    #[arg(short = 'F', long, value_name = "FEATURES")]
+    features: Vec<String>,
+    /// Activate all features (as cargo's).
+    #[arg(long)]
+    all_features: bool,
+    /// Do not activate the default feature (as cargo's).
+    #[arg(long)]
+    no_default_features: bool,
+    /// Build with this profile [default: release].
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// Require Cargo.lock to be up to date (as cargo's --locked).
+    #[arg(long)]
+    locked: bool,
     /// The image's name and tag; the tag names it in --oci-dir and
-    /// --oci-archive, and is the default tag of --push.
+    /// --oci-archive, and is the default tag of --push and --load [default
+    /// for a cargo project: PACKAGE:VERSION].
     #[arg(long, value_name = "NAME:TAG")]
-    tag: String,
+    tag: Option<String>,
     /// Write (or add to) an OCI image layout directory (`oci:DIR:TAG` for
     /// skopeo and umoci).
     #[arg(long, value_name = "DIR")]
@@ -46,6 +87,10 @@ pub struct ImageArgs {
     /// Push to a registry. HTTPS; plain HTTP only for loopback registries.
     #[arg(long, value_name = "REGISTRY/REPO[:TAG]")]
     push: Option<String>,
+    /// Load the image into a local container engine through its own
+    /// `load` (podman; docker 25 or later), as --tag.
+    #[arg(long, value_name = "ENGINE")]
+    load: Option<engine::Engine>,
     /// Registry credentials, instead of the auth files of docker/podman.
     #[arg(
         long,
@@ -102,20 +147,62 @@ struct Binary {
     bytes: Vec<u8>,
 }
 
-pub fn run(args: ImageArgs, out: &crate::Output) -> Result<()> {
+/// Where an image's binaries came from, and what that says about it.
+struct Inputs {
+    binaries: Vec<Binary>,
+    /// `SOURCE_DATE_EPOCH`, else the project's last commit's time, else 0.
+    epoch: u64,
+    /// `PACKAGE:VERSION` for a cargo project.
+    default_tag: Option<String>,
+    /// The `org.opencontainers.image.*` labels the package implies.
+    labels: BTreeMap<String, String>,
+}
+
+/// Installs targets as `fastmusl target add` does (the command lives
+/// with the other commands; the library only asks for it).
+pub type AddTargets<'a> = &'a dyn Fn(&[String]) -> Result<()>;
+
+pub fn run(args: ImageArgs, out: &crate::Output, add_targets: AddTargets) -> Result<()> {
     let quiet = out.quiet;
-    let name_tag = Reference::parse(&args.tag, None).with_context(|| "--tag")?;
-    if args.oci_dir.is_none() && args.oci_archive.is_none() && args.push.is_none() {
-        bail!("say where the image goes: --oci-dir DIR, --oci-archive FILE and/or --push REF");
+    if args.oci_dir.is_none()
+        && args.oci_archive.is_none()
+        && args.push.is_none()
+        && args.load.is_none()
+    {
+        bail!(
+            "say where the image goes: --oci-dir DIR, --oci-archive FILE, --push REF and/or \
+             --load podman"
+        );
     }
+    // The names are checked before anything is built.
+    if let Some(tag) = &args.tag {
+        Reference::parse(tag, None).context("--tag")?;
+    }
+    if let Some(push) = &args.push {
+        Reference::parse(push, Some("latest")).context("--push")?;
+    }
+    let inputs = match prebuilt_paths(&args)? {
+        Some(paths) => Inputs {
+            binaries: read_binaries(&paths)?,
+            epoch: source_date_epoch()?.unwrap_or(0),
+            default_tag: None,
+            labels: BTreeMap::new(),
+        },
+        None => from_cargo(&args, out, add_targets)?,
+    };
+    let tag = match (&args.tag, &inputs.default_tag) {
+        (Some(tag), _) | (None, Some(tag)) => tag.clone(),
+        (None, None) => bail!("name the image with --tag NAME:TAG"),
+    };
+    let name_tag = Reference::parse(&tag, None).with_context(|| "--tag")?;
     let push = args
         .push
         .as_deref()
         .map(|r| Reference::parse(r, Some(&name_tag.tag)).context("--push"))
         .transpose()?;
-    let binaries = read_binaries(&args.bins)?;
+    let binaries = inputs.binaries;
     let path = image_path(&args, &binaries)?;
-    let epoch = source_date_epoch()?;
+    let epoch = inputs.epoch;
     let created = humantime::format_rfc3339_seconds(
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch),
     )
@@ -134,7 +221,7 @@ pub fn run(args: ImageArgs, out: &crate::Output) -> Result<()> {
             Ok((b.platform, layer))
         })
         .collect::<Result<Vec<_>>>()?;
-    let config = runtime_config(&args, &path, created)?;
+    let config = runtime_config(&args, &path, created, inputs.labels)?;
     let image = Image::assemble(&base_layer, &apps, &config)?;
     let say = |line: String| {
         if !quiet && !args.json {
@@ -142,8 +229,7 @@ pub fn run(args: ImageArgs, out: &crate::Output) -> Result<()> {
         }
     };
     say(format!(
-        "built {} ({}), {}",
-        args.tag,
+        "built {tag} ({}), {}",
         image
             .manifests
             .iter()
@@ -152,6 +238,11 @@ pub fn run(args: ImageArgs, out: &crate::Output) -> Result<()> {
             .join(", "),
         image.top().digest
     ));
+    if image.index.is_some() {
+        for (platform, manifest) in &image.manifests {
+            say(format!("  {platform:<16} {}", manifest.digest));
+        }
+    }
 
     if let Some(dir) = &args.oci_dir {
         image.write_layout(dir, &name_tag.tag)?;
@@ -160,6 +251,10 @@ pub fn run(args: ImageArgs, out: &crate::Output) -> Result<()> {
     if let Some(file) = &args.oci_archive {
         image.write_archive(file, &name_tag.tag)?;
         say(format!("wrote oci-archive:{}", file.display()));
+    }
+    if let Some(engine) = args.load {
+        let said = engine::load(engine, &image, &tag)?;
+        say(format!("loaded {tag} into {}: {said}", engine.program()));
     }
     let mut pushed = None;
     if let Some(reference) = &push {
@@ -180,6 +275,173 @@ pub fn run(args: ImageArgs, out: &crate::Output) -> Result<()> {
     }
     Ok(())
 }
+
+/// The `--bin` paths of binaries built before, or `None` for a cargo
+/// project's build (no `--bin`, or one binary's name). A value with a `/`
+/// is a path.
+fn prebuilt_paths(args: &ImageArgs) -> Result<Option<Vec<PathBuf>>> {
+    let (paths, names): (Vec<&String>, Vec<&String>) =
+        args.bins.iter().partition(|b| b.contains('/'));
+    if paths.is_empty() {
+        if names.len() > 1 {
+            bail!(
+                "--bin {}: an image holds one program; for binaries built before, give their \
+                 paths (./target/.../NAME), one per architecture",
+                names
+                    .iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" --bin ")
+            );
+        }
+        return Ok(None);
+    }
+    if let Some(name) = names.first() {
+        bail!(
+            "--bin {name} names a cargo binary while other --bin values are paths: give a path \
+             for each binary built before (./{name}), or one binary name to build"
+        );
+    }
+    let cargo_only = [
+        ("--platform", !args.platforms.is_empty()),
+        ("--add-targets", args.add_targets),
+        ("--manifest-path", args.manifest_path.is_some()),
+        ("--package", args.package.is_some()),
+        ("--features", !args.features.is_empty()),
+        ("--all-features", args.all_features),
+        ("--no-default-features", args.no_default_features),
+        ("--profile", args.profile.is_some()),
+        ("--locked", args.locked),
+    ];
+    if let Some((option, _)) = cargo_only.iter().find(|(_, given)| *given) {
+        bail!(
+            "{option} is for building a cargo project, and the --bin values are binaries built \
+             before; their platforms are read from them"
+        );
+    }
+    Ok(Some(paths.into_iter().map(PathBuf::from).collect()))
+}
+
+/// Builds the cargo project in one cargo for every platform asked for,
+/// and checks that each binary is the platform its target's sysroot says.
+fn from_cargo(args: &ImageArgs, out: &crate::Output, add_targets: AddTargets) -> Result<Inputs> {
+    let project = project::Project::read(&project::ProjectSelection {
+        manifest_path: args.manifest_path.clone(),
+        package: args.package.clone(),
+        bin: args.bins.first().cloned(),
+    })?;
+    let head = project.git_head();
+    let epoch = match source_date_epoch()? {
+        Some(epoch) => epoch,
+        None => head.as_ref().map_or(0, |h| h.time),
+    };
+    if let Some(head) = head.as_ref().filter(|h| h.dirty) {
+        out.warn(&format!(
+            "{} has uncommitted changes: the image is built from them, not from commit {}, \
+             and its digests are not that commit's",
+            project.workspace_root.display(),
+            head.commit
+        ));
+    }
+    let home = crate::home::FastmuslHome::from_env()?;
+    let state = crate::home::InstallState::load(&home)?;
+    let installed = platforms::installed(&home, &state)?;
+    let request = platforms::PlatformRequest::parse(&args.platforms);
+    let platforms::Resolved { chosen, to_add } =
+        platforms::resolve(&request, &installed, args.add_targets, || {
+            offered_platforms(&home, &state)
+        })?;
+    if !to_add.is_empty() {
+        out.info(&format!("adding {}", to_add.join(", ")));
+        add_targets(&to_add)?;
+    }
+    let triples: Vec<String> = chosen.iter().map(|(_, t)| t.clone()).collect();
+    out.info(&format!(
+        "building {} ({} {}) for {}",
+        project.bin,
+        project.package,
+        project.version,
+        chosen
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let started = std::time::Instant::now();
+    let options = cargo_build::BuildOptions {
+        features: args.features.clone(),
+        all_features: args.all_features,
+        no_default_features: args.no_default_features,
+        profile: args.profile.clone(),
+        locked: args.locked,
+        quiet: out.quiet,
+    };
+    let paths = cargo_build::build(&project, &triples, &options, epoch)?;
+    out.detail(&format!(
+        "cargo built {} binaries in {:.1} s",
+        paths.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    let binaries = read_binaries(&paths)?;
+    for (platform, triple) in &chosen {
+        if !binaries.iter().any(|b| &b.platform.to_string() == platform) {
+            let built = binaries
+                .iter()
+                .find(|b| b.path.starts_with(project.target_directory.join(triple)))
+                .map(|b| b.platform.to_string())
+                .unwrap_or_default();
+            bail!(
+                "the {triple} sysroot says its binaries are {platform}, but cargo's {triple} \
+                 binary is {built}: the sysroot's manifest is wrong; reinstall it with \
+                 `fastmusl target add {triple}`"
+            );
+        }
+    }
+    let mut labels = BTreeMap::from([
+        (LABEL_TITLE.to_owned(), project.package.clone()),
+        (LABEL_VERSION.to_owned(), project.version.clone()),
+    ]);
+    if let Some(license) = &project.license {
+        labels.insert(LABEL_LICENSES.to_owned(), license.clone());
+    }
+    if let Some(repository) = &project.repository {
+        labels.insert(LABEL_SOURCE.to_owned(), repository.clone());
+    }
+    if let Some(head) = &head {
+        labels.insert(LABEL_REVISION.to_owned(), head.commit.clone());
+    }
+    Ok(Inputs {
+        binaries,
+        epoch,
+        default_tag: Some(format!("{}:{}", project.package, project.version)),
+        labels,
+    })
+}
+
+/// The platforms of the targets the signed channel manifest offers.
+fn offered_platforms(
+    home: &crate::home::FastmuslHome,
+    state: &crate::home::InstallState,
+) -> Result<platforms::PlatformMap> {
+    let server = crate::dist_server::DistServer::from_env()?;
+    let verified =
+        crate::manifest::fetch_verified(&server, home, state.accepted_release_timestamp, false)
+            .context("a platform is not installed, and the list of those offered is unreadable")?;
+    Ok(verified
+        .manifest
+        .sysroot
+        .target
+        .iter()
+        .filter_map(|(triple, artifact)| Some((artifact.wiring.platform.clone()?, triple.clone())))
+        .collect())
+}
+
+const LABEL_TITLE: &str = "org.opencontainers.image.title";
+const LABEL_VERSION: &str = "org.opencontainers.image.version";
+const LABEL_LICENSES: &str = "org.opencontainers.image.licenses";
+const LABEL_SOURCE: &str = "org.opencontainers.image.source";
+const LABEL_REVISION: &str = "org.opencontainers.image.revision";
+const LABEL_CREATED: &str = "org.opencontainers.image.created";
 
 fn read_binaries(paths: &[PathBuf]) -> Result<Vec<Binary>> {
     let mut seen: BTreeMap<OciPlatform, PathBuf> = BTreeMap::new();
@@ -264,13 +526,13 @@ fn image_path(args: &ImageArgs, binaries: &[Binary]) -> Result<String> {
     }
 }
 
-/// `SOURCE_DATE_EPOCH` (reproducible-builds.org), else 0.
-fn source_date_epoch() -> Result<u64> {
+/// `SOURCE_DATE_EPOCH` (reproducible-builds.org), when set.
+fn source_date_epoch() -> Result<Option<u64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().with_context(|| {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map(Some).with_context(|| {
             format!("SOURCE_DATE_EPOCH={v} is not a number of seconds since 1970")
         }),
-        _ => Ok(0),
+        _ => Ok(None),
     }
 }
 
@@ -300,7 +562,15 @@ fn key_value<'a>(option: &str, pair: &'a str) -> Result<(&'a str, &'a str)> {
     }
 }
 
-fn runtime_config(args: &ImageArgs, path: &str, created: String) -> Result<RuntimeConfig> {
+/// The image's config. Labels: `package_labels` (from the cargo project),
+/// then `--source`/`--revision`, then `--label`, each replacing the one
+/// before.
+fn runtime_config(
+    args: &ImageArgs,
+    path: &str,
+    created: String,
+    package_labels: BTreeMap<String, String>,
+) -> Result<RuntimeConfig> {
     let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("/");
     let dir = if dir.is_empty() { "/" } else { dir };
     let mut env: BTreeMap<String, String> = BTreeMap::from([
@@ -314,15 +584,13 @@ fn runtime_config(args: &ImageArgs, path: &str, created: String) -> Result<Runti
         let (k, v) = key_value("--env", pair)?;
         env.insert(k.to_owned(), v.to_owned());
     }
-    let mut labels = BTreeMap::from([(
-        "org.opencontainers.image.created".to_owned(),
-        created.clone(),
-    )]);
+    let mut labels = package_labels;
+    labels.insert(LABEL_CREATED.to_owned(), created.clone());
     if let Some(source) = &args.source {
-        labels.insert("org.opencontainers.image.source".into(), source.clone());
+        labels.insert(LABEL_SOURCE.into(), source.clone());
     }
     if let Some(revision) = &args.revision {
-        labels.insert("org.opencontainers.image.revision".into(), revision.clone());
+        labels.insert(LABEL_REVISION.into(), revision.clone());
     }
     for pair in &args.labels {
         let (k, v) = key_value("--label", pair)?;

@@ -202,11 +202,16 @@ impl Image {
     /// Writes an `oci-archive`: a tar of a fresh layout, with fixed owners,
     /// modes and mtimes so the same image gives the same archive.
     pub fn write_archive(&self, file: &Path, tag: &str) -> Result<()> {
+        write_atomically(file, &self.archive(tag)?)
+    }
+
+    /// The `oci-archive` bytes, its index naming the image `ref_name`.
+    pub fn archive(&self, ref_name: &str) -> Result<Vec<u8>> {
         let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         files.insert("oci-layout".into(), LAYOUT_VERSION.as_bytes().to_vec());
         files.insert(
             "index.json".into(),
-            layout_index(vec![self.tagged_descriptor(tag)?])?,
+            layout_index(vec![self.tagged_descriptor(ref_name)?])?,
         );
         for blob in self.every_blob() {
             files.insert(
@@ -218,8 +223,7 @@ impl Image {
         for (path, bytes) in files {
             entries.file(&path, 0o644, (0, 0), bytes);
         }
-        let tar = super::layer::plain_tar(&entries.with_parents(), 0)?;
-        write_atomically(file, &tar)
+        super::layer::plain_tar(&entries.with_parents(), 0)
     }
 
     fn tagged_descriptor(&self, tag: &str) -> Result<Descriptor> {
