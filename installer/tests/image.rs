@@ -14,9 +14,10 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use common::containers::{
-    Pki, Registry, TlsServer, TokenRegistry, free_port, run_ok, runc_run, unpack_bundle,
+    Pki, Registry, TlsServer, TokenRegistry, free_port, index_platforms, path_str, run_ok,
+    runc_run, skopeo_json, unpack_bundle,
 };
-use common::{AARCH64, HttpServer, Sandbox, X86_64, release, text};
+use common::{AARCH64, Sandbox, X86_64, text};
 
 /// The tls-probe fixture built for both targets with fastmusl.
 struct Probes {
@@ -28,10 +29,7 @@ struct Probes {
 fn probes() -> &'static Probes {
     static PROBES: OnceLock<Probes> = OnceLock::new();
     PROBES.get_or_init(|| {
-        let server = HttpServer::serve(&release().dir);
-        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        let sandbox = Sandbox::new_in(&server.url, dir);
-        sandbox.fastmusl_ok(&["target", "add", X86_64, AARCH64]);
+        let (sandbox, server) = Sandbox::with_targets(&[X86_64, AARCH64]);
         drop(server);
         let project = sandbox.project("tls-probe");
         let binary = |triple: &str| {
@@ -50,19 +48,10 @@ fn probes() -> &'static Probes {
     })
 }
 
-/// `fastmusl image ARGS` in the sandbox, with no credentials from the
-/// machine running the tests.
+/// `fastmusl image ARGS` in the sandbox of the probes.
 fn image(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = probes().sandbox.fastmusl_command(&["image"]);
-    cmd.args(args)
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("XDG_RUNTIME_DIR")
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .env_remove("FASTMUSL_REGISTRY_CREDS");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    let mut cmd = probes().sandbox.image_command(args);
+    cmd.envs(env.iter().copied());
     cmd.output().unwrap()
 }
 
@@ -74,15 +63,6 @@ fn image_ok(args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
     } else {
         serde_json::Value::Null
     }
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn skopeo_json(args: &[&str]) -> serde_json::Value {
-    let out = run_ok(Command::new("skopeo").args(args));
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Every entry of a tree: (path, st_mode, uid, gid).
@@ -153,26 +133,7 @@ fn a_two_arch_image_is_pushed_read_back_unpacked_and_runs_as_nonroot_trusting_it
         index["mediaType"],
         "application/vnd.oci.image.index.v1+json"
     );
-    let platforms: BTreeMap<String, String> = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            let p = &m["platform"];
-            let variant = p["variant"]
-                .as_str()
-                .map(|v| format!("/{v}"))
-                .unwrap_or_default();
-            (
-                format!(
-                    "{}/{}{variant}",
-                    p["os"].as_str().unwrap(),
-                    p["architecture"].as_str().unwrap()
-                ),
-                m["digest"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let platforms: BTreeMap<String, String> = index_platforms(&index).into_iter().collect();
     assert_eq!(
         platforms.keys().collect::<Vec<_>>(),
         ["linux/amd64", "linux/arm64/v8"]

@@ -17,7 +17,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use common::containers::{Registry, run_ok};
+use common::containers::{Registry, index_platforms, path_str, run_ok, skopeo_json};
 use common::{AARCH64, HttpServer, Sandbox, X86_64, release, release_targets, text};
 use xtask::platforms::PlatformTable;
 
@@ -48,13 +48,9 @@ struct World {
 fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
-        let server = HttpServer::serve(&release().dir);
-        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        let sandbox = Sandbox::new_in(&server.url, dir);
-        let mut args = vec!["target", "add"];
         let targets = release_targets();
-        args.extend(targets.iter().map(String::as_str));
-        sandbox.fastmusl_ok(&args);
+        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+        let (sandbox, server) = Sandbox::with_targets(&targets);
         World {
             sandbox,
             _server: server,
@@ -107,20 +103,10 @@ fn head_of(dir: &Path) -> String {
     text(&out.stdout).trim().to_owned()
 }
 
-/// `fastmusl image ARGS` in `dir`, with no credentials or epoch from the
-/// machine running the tests.
+/// `fastmusl image ARGS` in `dir`.
 fn image_in(sandbox: &Sandbox, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = sandbox.fastmusl_command(&["image"]);
-    cmd.args(args)
-        .current_dir(dir)
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("XDG_RUNTIME_DIR")
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .env_remove("FASTMUSL_REGISTRY_CREDS");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    let mut cmd = sandbox.image_command(args);
+    cmd.current_dir(dir).envs(env.iter().copied());
     cmd.output().unwrap()
 }
 
@@ -130,15 +116,6 @@ fn image_json(sandbox: &Sandbox, dir: &Path, args: &[&str]) -> serde_json::Value
     let out = image_in(sandbox, dir, &args, &[]);
     assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn skopeo_json(args: &[&str]) -> serde_json::Value {
-    let out = run_ok(Command::new("skopeo").args(args));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// The architecture `std::env::consts::ARCH` says for a triple.
@@ -185,18 +162,9 @@ fn one_command_builds_every_platform_pushes_one_index_and_each_binary_runs_under
         "--tls-verify=false",
         &format!("docker://{reference}"),
     ]);
-    let platforms: Vec<String> = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            let p = &m["platform"];
-            let variant = p["variant"]
-                .as_str()
-                .map(|v| format!("/{v}"))
-                .unwrap_or_default();
-            format!("linux/{}{variant}", p["architecture"].as_str().unwrap())
-        })
+    let platforms: Vec<String> = index_platforms(&index)
+        .into_iter()
+        .map(|(platform, _)| platform)
         .collect();
     assert_eq!(
         platforms,

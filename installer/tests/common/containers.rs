@@ -380,6 +380,41 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `skopeo ARGS`'s JSON answer.
+pub fn skopeo_json(args: &[&str]) -> serde_json::Value {
+    let out = run_ok(Command::new("skopeo").args(args));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// An image index's manifests as (`os/architecture[/variant]`, digest).
+pub fn index_platforms(index: &serde_json::Value) -> Vec<(String, String)> {
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let p = &m["platform"];
+            let variant = p["variant"]
+                .as_str()
+                .map(|v| format!("/{v}"))
+                .unwrap_or_default();
+            (
+                format!(
+                    "{}/{}{variant}",
+                    p["os"].as_str().unwrap(),
+                    p["architecture"].as_str().unwrap()
+                ),
+                m["digest"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A path as the `&str` an argument list takes.
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
 /// `umoci unpack` of `layout:tag` into a runc bundle whose process uses
 /// the host's network (to reach loopback servers) and no terminal.
 pub fn unpack_bundle(layout: &Path, tag: &str, bundle: &Path) {

@@ -191,6 +191,18 @@ impl Sandbox {
         sandbox
     }
 
+    /// A sandbox that lives as long as the test process, with `targets`
+    /// installed from the release, and the server that served them.
+    pub fn with_targets(targets: &[&str]) -> (Sandbox, HttpServer) {
+        let server = HttpServer::serve(&release().dir);
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let sandbox = Sandbox::new_in(&server.url, dir);
+        let mut args = vec!["target", "add"];
+        args.extend(targets);
+        sandbox.fastmusl_ok(&args);
+        (sandbox, server)
+    }
+
     pub fn home(&self) -> PathBuf {
         self.dir.path().join("home")
     }
@@ -231,6 +243,19 @@ impl Sandbox {
     pub fn fastmusl_command(&self, args: &[&str]) -> Command {
         let mut cmd = self.command(env!("CARGO_BIN_EXE_fastmusl"));
         cmd.args(args);
+        cmd
+    }
+
+    /// `fastmusl image ARGS`, with no registry credentials or
+    /// `SOURCE_DATE_EPOCH` from the machine running the tests.
+    pub fn image_command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.fastmusl_command(&["image"]);
+        cmd.args(args)
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("DOCKER_CONFIG")
+            .env_remove("SOURCE_DATE_EPOCH")
+            .env_remove("FASTMUSL_REGISTRY_CREDS");
         cmd
     }
 
