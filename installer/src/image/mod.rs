@@ -240,7 +240,11 @@ pub fn run(args: ImageArgs, out: &crate::Output, add_targets: AddTargets) -> Res
     ));
     if image.index.is_some() {
         for (platform, manifest) in &image.manifests {
-            say(format!("  {platform:<16} {}", manifest.digest));
+            say(format!(
+                "  {:<16} {}",
+                platform.to_string(),
+                manifest.digest
+            ));
         }
     }
 
