@@ -11,7 +11,7 @@
 pub mod channel;
 pub mod elf;
 pub mod flavor;
-pub mod remap;
+pub mod reproducible;
 pub mod rust_std;
 pub mod signature;
 pub mod sysroot;

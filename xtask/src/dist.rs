@@ -28,7 +28,7 @@ use fastmusl_dist::{
         SysrootRelease,
     },
     flavor,
-    remap::path_remaps,
+    reproducible::path_remaps,
     rust_std,
     signature::TrustedComment,
 };
@@ -115,7 +115,7 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
     };
     let pins = SourcePins::load(&project_root().join("sysroots/sources.toml"))?;
     let version = pins.sysroot_version();
-    let source_date_epoch = source_date_epoch_env()?;
+    let source_date_epoch = fastmusl_dist::reproducible::source_date_epoch()?;
     let archive_mtime = source_date_epoch.unwrap_or_else(|| pins.source_date_epoch());
     let release_timestamp = match source_date_epoch {
         Some(t) => t,
@@ -421,7 +421,7 @@ fn installer_hosts(targets: &[TargetTriple], build: &InstallerBuild) -> Result<V
 /// Builds the `fastmusl` binary for `sysroot`'s target as a static musl
 /// binary linked against that very sysroot: we ship what we eat. The cargo
 /// settings go on the command line, so no config file is touched; this
-/// machine's paths are remapped out of the binary (`fastmusl_dist::remap`).
+/// machine's paths are remapped out of the binary (`fastmusl_dist::reproducible`).
 fn build_installer(sysroot: &Sysroot, build: &InstallerBuild) -> Result<PathBuf> {
     let triple = sysroot.platform.triple.as_str();
     let linker = sysroot.linker_config_arg();
@@ -434,7 +434,7 @@ fn build_installer(sysroot: &Sysroot, build: &InstallerBuild) -> Result<PathBuf>
         .clone()
         .or_else(|| std::env::var_os("RUSTC").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("rustc"));
-    // The checkout is /fastmusl in the binary; see fastmusl_dist::remap.
+    // The checkout is /fastmusl in the binary; see fastmusl_dist::reproducible.
     let remaps: Vec<toml::Value> = path_remaps(
         || std::process::Command::new(&rustc),
         &project_root(),
@@ -501,17 +501,6 @@ fn install_script(
         .replace("@DIST_SERVER@", dist_server)
         .replace("@PUBLIC_KEY@", &key)
         .replace("@VERSION@", version))
-}
-
-fn source_date_epoch_env() -> Result<Option<u64>> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .map(Some)
-            .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds")),
-        Err(_) => Ok(None),
-    }
 }
 
 fn head_commit_time() -> Result<u64> {

@@ -1,6 +1,6 @@
 //! One `cargo build` for every target of an image, made reproducible from
 //! source: the build machine's paths are remapped out of the binaries
-//! (`fastmusl_dist::remap`, as the release pipeline does) and
+//! (`fastmusl_dist::reproducible`, as the release pipeline does) and
 //! `SOURCE_DATE_EPOCH` is handed to build scripts. Cargo builds several
 //! targets in one invocation: one for the targets with rustup's rust-std,
 //! one nightly `-Zbuild-std` invocation for those without.
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
-use fastmusl_dist::{remap::path_remaps, rust_std::StdSource};
+use fastmusl_dist::{reproducible::path_remaps, rust_std::StdSource};
 
 use super::project::Project;
 

@@ -184,7 +184,7 @@ pub fn run(args: ImageArgs, out: &crate::Output, add_targets: AddTargets) -> Res
     let inputs = match prebuilt_paths(&args)? {
         Some(paths) => Inputs {
             binaries: read_binaries(&paths)?,
-            epoch: source_date_epoch()?.unwrap_or(0),
+            epoch: fastmusl_dist::reproducible::source_date_epoch()?.unwrap_or(0),
             default_tag: None,
             labels: BTreeMap::new(),
         },
@@ -335,7 +335,7 @@ fn from_cargo(args: &ImageArgs, out: &crate::Output, add_targets: AddTargets) ->
         bin: args.bins.first().cloned(),
     })?;
     let head = project.git_head();
-    let epoch = match source_date_epoch()? {
+    let epoch = match fastmusl_dist::reproducible::source_date_epoch()? {
         Some(epoch) => epoch,
         None => head.as_ref().map_or(0, |h| h.time),
     };
@@ -527,16 +527,6 @@ fn image_path(args: &ImageArgs, binaries: &[Binary]) -> Result<String> {
             "the binaries have different file names ({}): say where the program goes with --path",
             names.join(", ")
         ),
-    }
-}
-
-/// `SOURCE_DATE_EPOCH` (reproducible-builds.org), when set.
-fn source_date_epoch() -> Result<Option<u64>> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map(Some).with_context(|| {
-            format!("SOURCE_DATE_EPOCH={v} is not a number of seconds since 1970")
-        }),
-        _ => Ok(None),
     }
 }
 

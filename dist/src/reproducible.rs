@@ -1,12 +1,28 @@
-//! The build machine's paths that reach a Rust binary through file names
-//! (panic locations, `file!()`, debug info), each mapped to a fixed name
-//! with rustc's `--remap-path-prefix`, so that two machines, two users or
-//! two clones at different places build the same bytes. The release
-//! pipeline's installer build and `fastmusl image`'s cargo builds both use
-//! this one list.
+//! What makes a build give the same bytes on two machines, for two users
+//! or two clones at different places: the build machine's paths that reach
+//! a Rust binary through file names (panic locations, `file!()`, debug
+//! info), each mapped to a fixed name with rustc's `--remap-path-prefix`,
+//! and the one time stamped into outputs, `SOURCE_DATE_EPOCH`. The release
+//! pipeline (`cargo xtask dist`) and `fastmusl image` both use these.
 
 use std::path::Path;
 use std::process::Command;
+
+/// `SOURCE_DATE_EPOCH` (reproducible-builds.org), when set.
+pub fn source_date_epoch() -> Result<Option<u64>, BadSourceDateEpoch> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| BadSourceDateEpoch(v)),
+        _ => Ok(None),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("SOURCE_DATE_EPOCH={0:?} is not a number of seconds since 1970")]
+pub struct BadSourceDateEpoch(String);
 
 /// One `--remap-path-prefix=FROM=TO`.
 #[derive(Debug, Clone, PartialEq, Eq)]
