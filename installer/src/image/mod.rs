@@ -5,21 +5,28 @@
 //!
 //! `project` reads the cargo project, `platforms` maps OCI platforms to
 //! installed targets, `cargo_build` builds them all in one cargo;
+//! `dependencies` reads the crates cargo resolved per target, and
+//! `auditable` embeds them in the binary as `.dep-v0`;
 //! `layer` makes reproducible layers, `rootfs` says what goes in them,
-//! `oci` assembles and writes the documents, `reference`, `credentials` and
+//! `oci` assembles and writes the documents, `sbom` describes them and
+//! `referrers` attaches those descriptions; `reference`, `credentials` and
 //! `registry` push, `engine` loads. This module checks the inputs and runs
 //! the steps.
 
+mod auditable;
 mod cargo_build;
 mod credentials;
+mod dependencies;
 mod engine;
 mod layer;
 mod oci;
 mod platforms;
 mod project;
 mod reference;
+mod referrers;
 mod registry;
 mod rootfs;
+mod sbom;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
@@ -27,6 +34,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use fastmusl_dist::elf::{ElfError, ElfFacts, OciPlatform};
+use fastmusl_dist::sysroot::SysrootManifest;
 
 use self::layer::Layer;
 use self::oci::{Image, RuntimeConfig};
@@ -132,6 +140,10 @@ pub struct ImageArgs {
     /// The working directory [default: the user's home].
     #[arg(long, value_name = "DIR")]
     workdir: Option<String>,
+    /// Attach no SBOM (by default each platform image and the index get an
+    /// SPDX 2.3 SBOM, attached as an OCI 1.1 artifact).
+    #[arg(long)]
+    no_sbom: bool,
     /// Print the digests as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -140,11 +152,17 @@ pub struct ImageArgs {
     cmd: Vec<String>,
 }
 
-/// One input binary and what its header says.
+/// One input binary, what its header says, and what it was made of.
 struct Binary {
     path: PathBuf,
     platform: OciPlatform,
     bytes: Vec<u8>,
+    /// Its crates: cargo's resolve when fastmusl built it, else its
+    /// `.dep-v0` section, if any.
+    crates: Option<dependencies::DependencyGraph>,
+    /// The sysroot that linked it and its manifest's SHA-256, when fastmusl
+    /// built it.
+    sysroot: Option<(SysrootManifest, String)>,
 }
 
 /// Where an image's binaries came from, and what that says about it.
@@ -215,18 +233,45 @@ pub fn run(args: ImageArgs, out: &crate::Output, add_targets: AddTargets) -> Res
     };
     let base_layer = Layer::build(&base.entries()?, epoch)?;
     let apps = binaries
-        .into_iter()
+        .iter()
         .map(|b| {
-            let layer = Layer::build(&rootfs::app_entries(b.bytes, &path), epoch)?;
+            let layer = Layer::build(&rootfs::app_entries(b.bytes.clone(), &path), epoch)?;
             Ok((b.platform, layer))
         })
         .collect::<Result<Vec<_>>>()?;
-    let config = runtime_config(&args, &path, created, inputs.labels)?;
+    let config = runtime_config(&args, &path, created.clone(), inputs.labels)?;
     let image = Image::assemble(&base_layer, &apps, &config)?;
     let say = |line: String| {
         if !quiet && !args.json {
             eprintln!("{line}");
         }
+    };
+    let attachments = if args.no_sbom {
+        Vec::new()
+    } else {
+        let base_contents = sbom::BaseContents {
+            mozilla_roots: (args.ca_bundle.is_none() && args.ca_files.is_empty())
+                .then(|| rootfs::MOZILLA_ROOTS_VERSION.to_owned()),
+            ca_bundle: base.ca_bundle.clone(),
+            tzdata: args
+                .tzdata
+                .as_deref()
+                .map(|z| rootfs::tzdata_version(z).unwrap_or_else(|| "NOASSERTION".into())),
+        };
+        let identity = sbom::ImageIdentity {
+            name: name_tag.name(),
+            tag: &name_tag.tag,
+            repository_url: push
+                .as_ref()
+                .map(|r| format!("{}/{}", r.registry, r.repository)),
+            index_digest: image.index.as_ref().map(|i| i.digest.as_str()),
+            created: &created,
+        };
+        let sboms = sbom_documents(&identity, &image, &binaries, &base_contents)?;
+        for gap in &sboms.gaps {
+            out.warn(&format!("SBOM: {gap}"));
+        }
+        sbom_artifacts(&image, sboms, &created)?
     };
     say(format!(
         "built {tag} ({}), {}",
@@ -250,6 +295,7 @@ pub fn run(args: ImageArgs, out: &crate::Output, add_targets: AddTargets) -> Res
 
     if let Some(dir) = &args.oci_dir {
         image.write_layout(dir, &name_tag.tag)?;
+        oci::attach_in_layout(dir, &attachments)?;
         say(format!("wrote oci:{}:{}", dir.display(), name_tag.tag));
     }
     if let Some(file) = &args.oci_archive {
@@ -264,7 +310,13 @@ pub fn run(args: ImageArgs, out: &crate::Output, add_targets: AddTargets) -> Res
     if let Some(reference) = &push {
         // Blob by blob on a terminal (or with -v); a log gets the summary.
         let progress = !quiet && !args.json && (out.verbose || std::io::stderr().is_terminal());
-        let report = push_image(&image, reference, args.creds.as_deref(), progress)?;
+        let report = push_image(
+            &image,
+            &attachments,
+            reference,
+            args.creds.as_deref(),
+            progress,
+        )?;
         say(format!(
             "pushed {reference}@{}: {} blobs uploaded ({}), {} already there",
             image.top().digest,
@@ -272,10 +324,21 @@ pub fn run(args: ImageArgs, out: &crate::Output, add_targets: AddTargets) -> Res
             human_bytes(report.uploaded_bytes),
             report.skipped.len()
         ));
+        if !attachments.is_empty() {
+            say(format!(
+                "attached {} ({} new in referrers indexes)",
+                attachments
+                    .iter()
+                    .map(|a| a.what.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                report.referrers_added
+            ));
+        }
         pushed = Some((reference.to_string(), report));
     }
     if args.json {
-        println!("{}", json_summary(&image, pushed.as_ref())?);
+        println!("{}", json_summary(&image, &attachments, pushed.as_ref())?);
     }
     Ok(())
 }
@@ -380,13 +443,53 @@ fn from_cargo(args: &ImageArgs, out: &crate::Output, add_targets: AddTargets) ->
         locked: args.locked,
         quiet: out.quiet,
     };
-    let paths = cargo_build::build(&project, &triples, &options, epoch)?;
+    // The sysroots (installed now, --add-targets included), and per
+    // target the crates cargo resolves and the `.dep-v0` object naming them.
+    let state = crate::home::InstallState::load(&home)?;
+    let mut made_of = BTreeMap::new();
+    let mut link_flags = BTreeMap::new();
+    for triple in &triples {
+        let installed = state
+            .targets
+            .get(triple)
+            .with_context(|| format!("{triple} is not installed"))?;
+        let sysroot = home.sysroot(triple, installed);
+        let manifest = SysrootManifest::read(&sysroot)?;
+        let manifest_sha256 = layer::sha256_digest(
+            &std::fs::read(sysroot.join(fastmusl_dist::sysroot::MANIFEST_FILE))
+                .context("reading the sysroot manifest")?,
+        );
+        let graph = dependencies::DependencyGraph::resolve(&project, triple, &options)?;
+        let object = dependency_list_object(&project, triple, &graph, &sysroot)?;
+        link_flags.insert(triple.clone(), auditable::rustc_flags(&object));
+        let manifest_sha256 = manifest_sha256.trim_start_matches("sha256:").to_owned();
+        made_of.insert(triple.clone(), (graph, (manifest, manifest_sha256)));
+    }
+    let paths = cargo_build::build(&project, &triples, &options, epoch, &link_flags)?;
     out.detail(&format!(
         "cargo built {} binaries in {:.1} s",
         paths.len(),
         started.elapsed().as_secs_f64()
     ));
-    let binaries = read_binaries(&paths)?;
+    let mut binaries = read_binaries(&paths)?;
+    for binary in &mut binaries {
+        let triple = triples.iter().find(|t| {
+            binary
+                .path
+                .starts_with(project.target_directory.join(t.as_str()))
+        });
+        if let Some((graph, sysroot)) = triple.and_then(|t| made_of.remove(t)) {
+            if binary.crates.is_none() {
+                bail!(
+                    "{}: the linker dropped the {} section fastmusl gave it",
+                    binary.path.display(),
+                    auditable::SECTION
+                );
+            }
+            binary.crates = Some(graph);
+            binary.sysroot = Some(sysroot);
+        }
+    }
     for (platform, triple) in &chosen {
         if !binaries.iter().any(|b| &b.platform.to_string() == platform) {
             let built = binaries
@@ -420,6 +523,27 @@ fn from_cargo(args: &ImageArgs, out: &crate::Output, add_targets: AddTargets) ->
         default_tag: Some(format!("{}:{}", project.package, project.version)),
         labels,
     })
+}
+
+/// Writes the `.dep-v0` object for `triple` into cargo's target directory
+/// (where `cargo clean` removes it); its path.
+fn dependency_list_object(
+    project: &project::Project,
+    triple: &str,
+    graph: &dependencies::DependencyGraph,
+    sysroot: &Path,
+) -> Result<PathBuf> {
+    let info = dependencies::to_auditable(graph)?;
+    let contents = auditable::section_bytes(&info)?;
+    let object = auditable::section_object(&contents, &sysroot.join("lib/crt1.o"))?;
+    let dir = project.target_directory.join("fastmusl").join(triple);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("dep-v0.o");
+    // Rewritten only when it changes, so cargo's link step sees the same file.
+    if std::fs::read(&path).ok().as_deref() != Some(&object[..]) {
+        std::fs::write(&path, &object).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(path)
 }
 
 /// The platforms of the targets the signed channel manifest offers.
@@ -492,10 +616,15 @@ fn read_binaries(paths: &[PathBuf]) -> Result<Vec<Binary>> {
                 path.display()
             );
         }
+        let crates = auditable::read(&bytes)
+            .with_context(|| path.display().to_string())?
+            .map(|info| dependencies::from_auditable(&info));
         binaries.push(Binary {
             path: path.clone(),
             platform,
             bytes,
+            crates,
+            sysroot: None,
         });
     }
     // The index lists platforms in a fixed order, whatever the order of
@@ -613,19 +742,27 @@ fn runtime_config(
     })
 }
 
-/// What a push did, blob by blob.
+/// What a push did, blob by blob (the image's; the attachments' are
+/// counted apart).
 #[derive(Debug, Default)]
 pub struct PushReport {
     pub uploaded: Vec<String>,
     pub uploaded_bytes: u64,
     pub skipped: Vec<String>,
+    /// Blobs the attachments uploaded.
+    pub attachment_blobs: usize,
+    /// Artifacts newly listed in a referrers index (fallback tags).
+    pub referrers_added: usize,
 }
 
 /// Blobs first (those the registry has are skipped), then each manifest by
 /// digest, and only then the tag: a push that fails anywhere leaves the
-/// tag as it was.
+/// tag as it was. The attachments (SBOMs) follow the tag, each with its
+/// blobs, its manifest and then its place in the referrers index; a
+/// failure there says which are missing.
 fn push_image(
     image: &Image,
+    attachments: &[referrers::Artifact],
     reference: &Reference,
     explicit_creds: Option<&str>,
     progress: bool,
@@ -634,7 +771,46 @@ fn push_image(
     let limits = crate::dist_server::DownloadLimits::from_env()?;
     let mut registry = registry::Registry::new(reference, credentials, limits.timeout);
     let mut report = PushReport::default();
-    for blob in &image.blobs {
+    upload_blobs(&mut registry, &image.blobs, &mut report, progress)?;
+    if image.index.is_some() {
+        for (platform, manifest) in &image.manifests {
+            if progress {
+                eprintln!("  manifest {} ({platform})", manifest.digest);
+            }
+            registry.put_manifest(&manifest.digest, manifest)?;
+        }
+    }
+    if progress {
+        eprintln!("  tag      {} → {}", reference.tag, image.top().digest);
+    }
+    registry.put_manifest(&reference.tag, image.top())?;
+    let mut attached = PushReport::default();
+    for (i, artifact) in attachments.iter().enumerate() {
+        attach(&mut registry, artifact, &mut attached, progress).with_context(|| {
+            format!(
+                "{reference} is pushed ({}), but not all that belongs to it is attached: \
+                 missing {}; push again to attach them",
+                image.top().digest,
+                attachments[i..]
+                    .iter()
+                    .map(|a| a.what.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+    }
+    report.attachment_blobs = attached.uploaded.len();
+    report.referrers_added = attached.referrers_added;
+    Ok(report)
+}
+
+fn upload_blobs(
+    registry: &mut registry::Registry,
+    blobs: &[oci::Blob],
+    report: &mut PushReport,
+    progress: bool,
+) -> Result<()> {
+    for blob in blobs {
         if registry.has_blob(&blob.digest)? {
             if progress {
                 eprintln!("  exists   {}", blob.digest);
@@ -653,22 +829,125 @@ fn push_image(
         report.uploaded.push(blob.digest.clone());
         report.uploaded_bytes += blob.bytes.len() as u64;
     }
-    if image.index.is_some() {
-        for (platform, manifest) in &image.manifests {
-            if progress {
-                eprintln!("  manifest {} ({platform})", manifest.digest);
-            }
-            registry.put_manifest(&manifest.digest, manifest)?;
-        }
-    }
-    if progress {
-        eprintln!("  tag      {} → {}", reference.tag, image.top().digest);
-    }
-    registry.put_manifest(&reference.tag, image.top())?;
-    Ok(report)
+    Ok(())
 }
 
-fn json_summary(image: &Image, pushed: Option<&(String, PushReport)>) -> Result<String> {
+/// One artifact: its blobs, its manifest by digest, and, unless the
+/// registry answers that it lists referrers itself (`OCI-Subject`), its
+/// entry in the referrers index under the subject's fallback tag.
+fn attach(
+    registry: &mut registry::Registry,
+    artifact: &referrers::Artifact,
+    report: &mut PushReport,
+    progress: bool,
+) -> Result<()> {
+    upload_blobs(registry, &artifact.blobs, report, progress)?;
+    if progress {
+        eprintln!(
+            "  attach   {} ({})",
+            artifact.manifest.digest, artifact.what
+        );
+    }
+    let subject =
+        registry.put_manifest_with_subject(&artifact.manifest.digest, &artifact.manifest)?;
+    if subject.is_some() {
+        return Ok(());
+    }
+    let tag = referrers::referrers_tag(&artifact.subject);
+    let existing = registry.get_manifest(&tag)?;
+    if let Some(index) =
+        referrers::add_to_referrers_index(existing.as_ref().map(|b| &b.bytes[..]), artifact)?
+    {
+        registry.put_manifest(&tag, &index)?;
+        report.referrers_added += 1;
+    }
+    Ok(())
+}
+
+/// The SBOM documents of `image`, one per platform manifest and one for
+/// the index.
+fn sbom_documents(
+    identity: &sbom::ImageIdentity,
+    image: &Image,
+    binaries: &[Binary],
+    base: &sbom::BaseContents,
+) -> Result<sbom::Sboms> {
+    let images: Vec<sbom::PlatformImage> = binaries
+        .iter()
+        .zip(&image.manifests)
+        .map(|(binary, (platform, manifest))| {
+            debug_assert_eq!(binary.platform, *platform);
+            sbom::PlatformImage {
+                platform: *platform,
+                manifest_digest: manifest.digest.clone(),
+                program: sbom::Program {
+                    crates: binary.crates.as_ref(),
+                    file_name: binary
+                        .path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    bytes: &binary.bytes,
+                    sysroot: binary.sysroot.as_ref().map(|(m, h)| (m, h.clone())),
+                },
+            }
+        })
+        .collect();
+    sbom::build(identity, &images, base)
+}
+
+/// Each SBOM as an artifact about its manifest (or the index).
+fn sbom_artifacts(
+    image: &Image,
+    sboms: sbom::Sboms,
+    created: &str,
+) -> Result<Vec<referrers::Artifact>> {
+    let annotations = BTreeMap::from([(LABEL_CREATED.to_owned(), created.to_owned())]);
+    let mut artifacts = Vec::new();
+    for ((platform, document), (_, manifest)) in sboms.platforms.into_iter().zip(&image.manifests) {
+        artifacts.push(sbom_artifact(
+            format!("the SBOM of {platform}"),
+            manifest,
+            document,
+            &annotations,
+        )?);
+    }
+    if let (Some(document), Some(index)) = (sboms.index, &image.index) {
+        artifacts.push(sbom_artifact(
+            "the SBOM of the index".into(),
+            index,
+            document,
+            &annotations,
+        )?);
+    }
+    Ok(artifacts)
+}
+
+fn sbom_artifact(
+    what: String,
+    subject: &oci::Blob,
+    document: Vec<u8>,
+    annotations: &BTreeMap<String, String>,
+) -> Result<referrers::Artifact> {
+    referrers::Artifact::new(
+        what,
+        subject,
+        sbom::MEDIA_TYPE,
+        document,
+        sbom::MEDIA_TYPE,
+        BTreeMap::from([(
+            "org.opencontainers.image.title".to_owned(),
+            "sbom.spdx.json".to_owned(),
+        )]),
+        annotations.clone(),
+    )
+}
+
+fn json_summary(
+    image: &Image,
+    attachments: &[referrers::Artifact],
+    pushed: Option<&(String, PushReport)>,
+) -> Result<String> {
     let manifests: BTreeMap<String, &str> = image
         .manifests
         .iter()
@@ -679,12 +958,23 @@ fn json_summary(image: &Image, pushed: Option<&(String, PushReport)>) -> Result<
         "media_type": image.top().media_type.to_string(),
         "manifests": manifests,
         "base_layer": image.base_layer,
+        "attachments": attachments
+            .iter()
+            .map(|a| serde_json::json!({
+                "what": a.what,
+                "artifact_type": a.artifact_type,
+                "digest": a.manifest.digest,
+                "subject": a.subject,
+                "size": a.blobs.iter().map(|b| b.bytes.len()).sum::<usize>(),
+            }))
+            .collect::<Vec<_>>(),
     });
     if let Some((reference, report)) = pushed {
         summary["pushed"] = serde_json::json!({
             "reference": reference,
             "uploaded": report.uploaded,
             "skipped": report.skipped,
+            "referrers_added": report.referrers_added,
         });
     }
     Ok(serde_json::to_string_pretty(&summary)?)

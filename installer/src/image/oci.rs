@@ -18,6 +18,7 @@ use oci_spec::image::{
 use serde::Serialize;
 
 use super::layer::{Layer, sha256_digest};
+use super::referrers::{Artifact, add_to_referrers_index, referrers_tag};
 
 /// The annotation an OCI layout's `index.json` names a tag with.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -46,7 +47,7 @@ pub struct Blob {
 }
 
 impl Blob {
-    fn new(media_type: MediaType, bytes: Vec<u8>) -> Blob {
+    pub fn new(media_type: MediaType, bytes: Vec<u8>) -> Blob {
         Blob {
             media_type,
             digest: sha256_digest(&bytes),
@@ -231,6 +232,45 @@ impl Image {
         descriptor.set_annotations(Some(HashMap::from([(REF_NAME.to_owned(), tag.to_owned())])));
         Ok(descriptor)
     }
+}
+
+/// Adds artifacts to an OCI layout written before: their blobs, their
+/// manifests, and each into the referrers index under its subject's
+/// fallback tag (`sha256-<hex>`), as a registry without the referrers API
+/// keeps them. An artifact already listed is not listed twice.
+pub fn attach_in_layout(dir: &Path, artifacts: &[Artifact]) -> Result<()> {
+    let index_file = dir.join("index.json");
+    let blob_dir = dir.join("blobs/sha256");
+    let mut index: oci_spec::image::ImageIndex =
+        serde_json::from_slice(&std::fs::read(&index_file)?)
+            .with_context(|| format!("reading {}", index_file.display()))?;
+    let mut manifests = index.manifests().clone();
+    for artifact in artifacts {
+        for blob in artifact.blobs.iter().chain([&artifact.manifest]) {
+            write_atomically(&blob_dir.join(hex_of(&blob.digest)), &blob.bytes)?;
+        }
+        let tag = referrers_tag(&artifact.subject);
+        let position = manifests.iter().position(|d| ref_name(d) == Some(&tag));
+        let existing = match position {
+            Some(i) => Some(
+                std::fs::read(blob_dir.join(hex_of(manifests[i].digest().as_ref())))
+                    .with_context(|| format!("reading the referrers index {tag}"))?,
+            ),
+            None => None,
+        };
+        let Some(updated) = add_to_referrers_index(existing.as_deref(), artifact)? else {
+            continue;
+        };
+        write_atomically(&blob_dir.join(hex_of(&updated.digest)), &updated.bytes)?;
+        let mut descriptor = updated.descriptor()?;
+        descriptor.set_annotations(Some(HashMap::from([(REF_NAME.to_owned(), tag)])));
+        match position {
+            Some(i) => manifests[i] = descriptor,
+            None => manifests.push(descriptor),
+        }
+    }
+    index.set_manifests(manifests);
+    write_atomically(&index_file, &canonical_json(&index)?)
 }
 
 const LAYOUT_VERSION: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;

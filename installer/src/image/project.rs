@@ -215,7 +215,7 @@ fn locate_project(manifest_path: Option<&Path>) -> Result<PathBuf> {
     Ok(PathBuf::from(String::from_utf8_lossy(&out).trim()))
 }
 
-fn cargo_output(args: &[&str], manifest: &Path) -> Result<Vec<u8>> {
+pub(super) fn cargo_output(args: &[&str], manifest: &Path) -> Result<Vec<u8>> {
     let mut cmd = rust_std::cargo();
     cmd.args(args).arg("--manifest-path").arg(manifest);
     run(cmd)

@@ -57,6 +57,14 @@ impl Reference {
 
     /// The host the registry API answers on (Docker Hub's API host differs
     /// from its name).
+    /// The repository's last path component (`hello` of `ghcr.io/o/hello`).
+    pub fn name(&self) -> &str {
+        self.repository
+            .rsplit('/')
+            .next()
+            .unwrap_or(&self.repository)
+    }
+
     pub fn api_host(&self) -> &str {
         if self.registry == DOCKER_HUB {
             "registry-1.docker.io"

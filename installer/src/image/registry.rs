@@ -1,7 +1,8 @@
-//! A small client of the OCI distribution API, enough to push: check a
-//! blob (`HEAD`), upload one (`POST` a session, then `PUT` it whole:
-//! distribution 2.8 does not accept a single `POST ?digest=`), put a
-//! manifest. Authentication follows the registry's challenge: HTTP Basic,
+//! A small client of the OCI distribution API, enough to push and to
+//! check what was pushed: check a blob (`HEAD`), upload one (`POST` a
+//! session, then `PUT` it whole: distribution 2.8 does not accept a single
+//! `POST ?digest=`), put a manifest; get a manifest or a blob, each checked
+//! against its digest. Authentication follows the registry's challenge: HTTP Basic,
 //! or the bearer token flow (ask the realm for a token with Basic
 //! credentials, if any, for `repository:<repo>:pull,push`), as Docker Hub,
 //! GHCR, Artifact Registry and `docker-registry` with token auth do.
@@ -12,7 +13,8 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
+use oci_spec::image::MediaType;
 
 use super::credentials::Credentials;
 use super::oci::Blob;
@@ -95,8 +97,54 @@ impl Registry {
         self.check_digest(&response, &blob.digest, &what)
     }
 
-    /// Puts a manifest or index under `reference` (a tag or its digest).
+    /// The manifest or index under `reference` (a tag or a digest), or
+    /// `None` when there is none. Its bytes are checked against the digest
+    /// when `reference` is one.
+    pub fn get_manifest(&mut self, reference: &str) -> Result<Option<Blob>> {
+        let what = format!("reading manifest {reference}");
+        let url = format!("{}/v2/{}/manifests/{reference}", self.base, self.repository);
+        let accept = [
+            MediaType::ImageIndex.to_string(),
+            MediaType::ImageManifest.to_string(),
+            "application/vnd.docker.distribution.manifest.list.v2+json".to_owned(),
+            "application/vnd.docker.distribution.manifest.v2+json".to_owned(),
+        ]
+        .join(", ");
+        let response = match self.send("GET", &url, None, &[("Accept", &accept)]) {
+            Ok(response) => response,
+            Err(Failure::Status(404, _)) => return Ok(None),
+            Err(e) => return Err(self.explain(e, &what)),
+        };
+        let media_type = response
+            .header("Content-Type")
+            .map(|t| t.split(';').next().unwrap_or(t).trim().to_owned())
+            .unwrap_or_default();
+        let bytes = read_limited(response, MAX_MANIFEST)
+            .with_context(|| format!("{}: {what}", self.display))?;
+        let blob = Blob::new(MediaType::from(media_type.as_str()), bytes);
+        if reference.starts_with("sha256:") && blob.digest != reference {
+            bail!(
+                "{}: {what}: the registry sent a document whose digest is {}",
+                self.display,
+                blob.digest
+            );
+        }
+        Ok(Some(blob))
+    }
+
+    /// Puts a manifest, pointing a tag at it.
     pub fn put_manifest(&mut self, reference: &str, blob: &Blob) -> Result<()> {
+        self.put_manifest_with_subject(reference, blob).map(|_| ())
+    }
+
+    /// Puts a manifest or index under `reference` (a tag or its digest);
+    /// the `OCI-Subject` the registry answers with, if it has the
+    /// referrers API.
+    pub fn put_manifest_with_subject(
+        &mut self,
+        reference: &str,
+        blob: &Blob,
+    ) -> Result<Option<String>> {
         let what = format!("putting manifest {reference}");
         let url = format!("{}/v2/{}/manifests/{reference}", self.base, self.repository);
         let media_type = blob.media_type.to_string();
@@ -108,7 +156,9 @@ impl Registry {
                 &[("Content-Type", &media_type)],
             )
             .map_err(|e| self.explain(e, &what))?;
-        self.check_digest(&response, &blob.digest, &what)
+        let subject = response.header("OCI-Subject").map(str::to_owned);
+        self.check_digest(&response, &blob.digest, &what)?;
+        Ok(subject)
     }
 
     fn check_digest(&self, response: &ureq::Response, digest: &str, what: &str) -> Result<()> {
@@ -282,6 +332,23 @@ impl Registry {
         }
         .context(format!("pushing to {registry}/{}", self.repository))
     }
+}
+
+/// The most a manifest may weigh (the distribution spec lets registries
+/// refuse those over 4 MiB).
+pub const MAX_MANIFEST: u64 = 4 << 20;
+
+fn read_limited(response: ureq::Response, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    response
+        .into_reader()
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        bail!("the answer is larger than {limit} bytes");
+    }
+    Ok(bytes)
 }
 
 /// Why a request failed.

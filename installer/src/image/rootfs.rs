@@ -167,6 +167,27 @@ fn add_tree(entries: &mut Entries, dir: &Path, at: &str) -> Result<()> {
     Ok(())
 }
 
+/// The `webpki-root-certs` release compiled in (checked against
+/// Cargo.lock by a test), for the SBOM.
+pub const MOZILLA_ROOTS_VERSION: &str = "1.0.11";
+
+/// The tz database's release in a zoneinfo directory: the `# version`
+/// line `zic` writes at the top of `tzdata.zi`, else `+VERSION`.
+pub fn tzdata_version(zoneinfo: &Path) -> Option<String> {
+    if let Ok(text) = std::fs::read_to_string(zoneinfo.join("tzdata.zi"))
+        && let Some(version) = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# version "))
+    {
+        return Some(version.trim().to_owned());
+    }
+    std::fs::read_to_string(zoneinfo.join("+VERSION"))
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
 /// Mozilla's root certificates (the `webpki-root-certs` crate) as PEM.
 pub fn mozilla_roots_pem() -> Vec<u8> {
     let mut pem = Vec::new();
@@ -282,6 +303,20 @@ mod tests {
                 ("usr/share/zoneinfo/posix", Symlink(".".into())),
             ]
             .map(|(p, k)| (p.to_owned(), k))
+        );
+    }
+
+    #[test]
+    fn the_mozilla_roots_version_is_the_one_in_cargo_lock() {
+        let lock =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
+        let entry = lock
+            .split("[[package]]")
+            .find(|p| p.contains("name = \"webpki-root-certs\""))
+            .unwrap();
+        assert!(
+            entry.contains(&format!("version = \"{MOZILLA_ROOTS_VERSION}\"")),
+            "{entry}"
         );
     }
 }
