@@ -51,7 +51,10 @@ enum Command {
     /// Build the cargo project here for every installed platform (or
     /// --platform) and make a scratch container image of it, or of static
     /// binaries built before: an OCI layout, an oci-archive, a registry
-    /// push and/or a load into podman.
+    /// push and/or a load into podman; with an SBOM per platform, and
+    /// signed with --sign-key. `fastmusl image keygen` makes a signing key,
+    /// `fastmusl image verify` checks an image's signatures and provenance.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Image(Box<image::ImageArgs>),
     /// Manage fastmusl itself.
     #[command(name = "self")]

@@ -10,8 +10,9 @@
 //! `layer` makes reproducible layers, `rootfs` says what goes in them,
 //! `oci` assembles and writes the documents, `sbom` describes them and
 //! `referrers` attaches those descriptions; `reference`, `credentials` and
-//! `registry` push, `engine` loads. This module checks the inputs and runs
-//! the steps.
+//! `registry` push, `engine` loads; `signing` and `provenance` sign and
+//! attest what was pushed, and `verify` checks it. This module checks the
+//! inputs and runs the steps.
 
 mod auditable;
 mod cargo_build;
@@ -22,11 +23,14 @@ mod layer;
 mod oci;
 mod platforms;
 mod project;
+mod provenance;
 mod reference;
 mod referrers;
 mod registry;
 mod rootfs;
 mod sbom;
+mod signing;
+mod verify;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
@@ -37,12 +41,14 @@ use fastmusl_dist::elf::{ElfError, ElfFacts, OciPlatform};
 use fastmusl_dist::sysroot::SysrootManifest;
 
 use self::layer::Layer;
-use self::oci::{Image, RuntimeConfig};
+use self::oci::{Image, RuntimeConfig, hex_of};
 use self::reference::Reference;
 use self::rootfs::{Base, CA_BUNDLE_PATH, User};
 
 #[derive(Debug, clap::Args)]
 pub struct ImageArgs {
+    #[command(subcommand)]
+    action: Option<ImageAction>,
     /// The binary of the cargo project to build (cargo's --bin NAME), or a
     /// static binary built before, given by its path (one per
     /// architecture, read from its ELF header: `--bin
@@ -140,6 +146,16 @@ pub struct ImageArgs {
     /// The working directory [default: the user's home].
     #[arg(long, value_name = "DIR")]
     workdir: Option<String>,
+    /// Sign what is pushed with this P-256 private key (PKCS#8 PEM, as
+    /// `fastmusl image keygen` writes): cosign-format signatures of the
+    /// index and each platform manifest, and an SLSA provenance
+    /// attestation. Needs --push.
+    #[arg(long, value_name = "KEY", env = "FASTMUSL_SIGN_KEY")]
+    sign_key: Option<PathBuf>,
+    /// The builder the provenance names [default: fastmusl run locally;
+    /// in CI, name the workflow, e.g. its URL].
+    #[arg(long, value_name = "URI")]
+    builder_id: Option<String>,
     /// Attach no SBOM (by default each platform image and the index get an
     /// SPDX 2.3 SBOM, attached as an OCI 1.1 artifact).
     #[arg(long)]
@@ -150,6 +166,21 @@ pub struct ImageArgs {
     /// Arguments given to the program (the image's Cmd), after `--`.
     #[arg(last = true, value_name = "ARGS")]
     cmd: Vec<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ImageAction {
+    /// Write a P-256 signing key pair for --sign-key: PREFIX.key (PKCS#8
+    /// PEM, readable by you only) and PREFIX.pub (what cosign calls
+    /// cosign.pub).
+    Keygen {
+        /// Where the pair goes.
+        #[arg(long, value_name = "PREFIX", default_value = "cosign")]
+        output_key_prefix: PathBuf,
+    },
+    /// Check a pushed image's signatures (the index's and each platform
+    /// manifest's) and its provenance against a public key.
+    Verify(verify::VerifyArgs),
 }
 
 /// One input binary, what its header says, and what it was made of.
@@ -174,13 +205,29 @@ struct Inputs {
     default_tag: Option<String>,
     /// The `org.opencontainers.image.*` labels the package implies.
     labels: BTreeMap<String, String>,
+    /// What the provenance says of the build, but for what is known only
+    /// once it is pushed (subjects, repository, command, builder).
+    provenance: provenance::Provenance,
 }
 
 /// Installs targets as `fastmusl target add` does (the command lives
 /// with the other commands; the library only asks for it).
 pub type AddTargets<'a> = &'a dyn Fn(&[String]) -> Result<()>;
 
-pub fn run(args: ImageArgs, out: &crate::Output, add_targets: AddTargets) -> Result<()> {
+pub fn run(mut args: ImageArgs, out: &crate::Output, add_targets: AddTargets) -> Result<()> {
+    match args.action.take() {
+        Some(ImageAction::Keygen { output_key_prefix }) => {
+            let (private, public) = signing::keygen(&output_key_prefix)?;
+            out.info(&format!(
+                "wrote {} (keep it secret) and {} (give it to those who verify)",
+                private.display(),
+                public.display()
+            ));
+            return Ok(());
+        }
+        Some(ImageAction::Verify(verify_args)) => return verify::run(&verify_args, out),
+        None => {}
+    }
     let quiet = out.quiet;
     if args.oci_dir.is_none()
         && args.oci_archive.is_none()
@@ -199,13 +246,39 @@ pub fn run(args: ImageArgs, out: &crate::Output, add_targets: AddTargets) -> Res
     if let Some(push) = &args.push {
         Reference::parse(push, Some("latest")).context("--push")?;
     }
+    let sign_key = match &args.sign_key {
+        Some(_) if args.push.is_none() => bail!(
+            "--sign-key signs what is pushed (signatures live in the registry, beside the \
+             image): add --push REGISTRY/REPO[:TAG]"
+        ),
+        Some(path) => Some(signing::read_signing_key(path)?),
+        None => None,
+    };
     let inputs = match prebuilt_paths(&args)? {
-        Some(paths) => Inputs {
-            binaries: read_binaries(&paths)?,
-            epoch: fastmusl_dist::reproducible::source_date_epoch()?.unwrap_or(0),
-            default_tag: None,
-            labels: BTreeMap::new(),
-        },
+        Some(paths) => {
+            let binaries = read_binaries(&paths)?;
+            let epoch = fastmusl_dist::reproducible::source_date_epoch()?.unwrap_or(0);
+            let mut provenance = empty_provenance(epoch);
+            provenance.prebuilt = binaries
+                .iter()
+                .map(|b| provenance::PrebuiltBinary {
+                    platform: b.platform.to_string(),
+                    file_name: b
+                        .path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    sha256: hex_of(&layer::sha256_digest(&b.bytes)).to_owned(),
+                })
+                .collect();
+            Inputs {
+                binaries,
+                epoch,
+                default_tag: None,
+                labels: BTreeMap::new(),
+                provenance,
+            }
+        }
         None => from_cargo(&args, out, add_targets)?,
     };
     let tag = match (&args.tag, &inputs.default_tag) {
@@ -310,9 +383,27 @@ pub fn run(args: ImageArgs, out: &crate::Output, add_targets: AddTargets) -> Res
     if let Some(reference) = &push {
         // Blob by blob on a terminal (or with -v); a log gets the summary.
         let progress = !quiet && !args.json && (out.verbose || std::io::stderr().is_terminal());
+        let mut provenance = inputs.provenance;
+        provenance.repository = format!("{}/{}", reference.registry, reference.repository);
+        provenance.subjects = std::iter::once(image.top())
+            .chain(
+                image
+                    .index
+                    .iter()
+                    .flat_map(|_| image.manifests.iter().map(|(_, m)| m)),
+            )
+            .map(|blob| blob.digest.clone())
+            .collect();
+        provenance.command = std::env::args().collect();
+        provenance.builder_id = args
+            .builder_id
+            .clone()
+            .unwrap_or_else(|| provenance::LOCAL_BUILDER.to_owned());
+        let signing = sign_key.as_ref().map(|key| (key, &provenance));
         let report = push_image(
             &image,
             &attachments,
+            signing,
             reference,
             args.creds.as_deref(),
             progress,
@@ -324,6 +415,13 @@ pub fn run(args: ImageArgs, out: &crate::Output, add_targets: AddTargets) -> Res
             human_bytes(report.uploaded_bytes),
             report.skipped.len()
         ));
+        if sign_key.is_some() {
+            say(format!(
+                "signed {} ({} new signatures) and attested its provenance",
+                image.top().digest,
+                report.signatures_added
+            ));
+        }
         if !attachments.is_empty() {
             say(format!(
                 "attached {} ({} new in referrers indexes)",
@@ -448,6 +546,7 @@ fn from_cargo(args: &ImageArgs, out: &crate::Output, add_targets: AddTargets) ->
     let state = crate::home::InstallState::load(&home)?;
     let mut made_of = BTreeMap::new();
     let mut link_flags = BTreeMap::new();
+    let mut sysroots_used = Vec::new();
     for triple in &triples {
         let installed = state
             .targets
@@ -463,6 +562,13 @@ fn from_cargo(args: &ImageArgs, out: &crate::Output, add_targets: AddTargets) ->
         let object = dependency_list_object(&project, triple, &graph, &sysroot)?;
         link_flags.insert(triple.clone(), auditable::rustc_flags(&object));
         let manifest_sha256 = manifest_sha256.trim_start_matches("sha256:").to_owned();
+        sysroots_used.push(provenance::SysrootUsed {
+            platform: manifest.wiring.platform.clone().unwrap_or_default(),
+            triple: triple.clone(),
+            version: manifest.version.clone(),
+            flavor: manifest.flavor.clone(),
+            manifest_sha256: manifest_sha256.clone(),
+        });
         made_of.insert(triple.clone(), (graph, (manifest, manifest_sha256)));
     }
     let paths = cargo_build::build(&project, &triples, &options, epoch, &link_flags)?;
@@ -517,11 +623,30 @@ fn from_cargo(args: &ImageArgs, out: &crate::Output, add_targets: AddTargets) ->
     if let Some(head) = &head {
         labels.insert(LABEL_REVISION.to_owned(), head.commit.clone());
     }
+    let mut provenance = empty_provenance(epoch);
+    provenance.source = head.as_ref().map(|h| provenance::Source {
+        repository: project.repository.clone(),
+        commit: h.commit.clone(),
+        dirty: h.dirty,
+    });
+    provenance.package = Some((
+        project.package.clone(),
+        project.version.clone(),
+        project.bin.clone(),
+    ));
+    provenance.profile = options.profile.clone();
+    provenance.features = options.features.clone();
+    provenance.platforms = chosen.iter().map(|(p, _)| p.clone()).collect();
+    provenance.cargo_lock_sha256 = std::fs::read(project.workspace_root.join("Cargo.lock"))
+        .ok()
+        .map(|lock| hex_of(&layer::sha256_digest(&lock)).to_owned());
+    provenance.sysroots = sysroots_used;
     Ok(Inputs {
         binaries,
         epoch,
         default_tag: Some(format!("{}:{}", project.package, project.version)),
         labels,
+        provenance,
     })
 }
 
@@ -753,6 +878,8 @@ pub struct PushReport {
     pub attachment_blobs: usize,
     /// Artifacts newly listed in a referrers index (fallback tags).
     pub referrers_added: usize,
+    /// Signatures and attestations not there before.
+    pub signatures_added: usize,
 }
 
 /// Blobs first (those the registry has are skipped), then each manifest by
@@ -763,6 +890,7 @@ pub struct PushReport {
 fn push_image(
     image: &Image,
     attachments: &[referrers::Artifact],
+    signing: Option<(&p256::ecdsa::SigningKey, &provenance::Provenance)>,
     reference: &Reference,
     explicit_creds: Option<&str>,
     progress: bool,
@@ -801,7 +929,126 @@ fn push_image(
     }
     report.attachment_blobs = attached.uploaded.len();
     report.referrers_added = attached.referrers_added;
+    if let Some((key, provenance)) = signing {
+        let repository = format!("{}/{}", reference.registry, reference.repository);
+        let mut signed = PushReport::default();
+        sign_and_attest(
+            &mut registry,
+            image,
+            &repository,
+            key,
+            provenance,
+            &mut signed,
+            progress,
+        )
+        .with_context(|| {
+            format!(
+                "{reference} is pushed ({}) with its SBOMs, but its signatures or \
+                     provenance are missing; push again with --sign-key to add them",
+                image.top().digest
+            )
+        })?;
+        report.attachment_blobs += signed.uploaded.len();
+        report.signatures_added = signed.signatures_added;
+    }
     Ok(report)
+}
+
+/// cosign-format signatures of what the tag names and of each platform
+/// manifest, then the provenance attestation of what the tag names.
+fn sign_and_attest(
+    registry: &mut registry::Registry,
+    image: &Image,
+    repository: &str,
+    key: &p256::ecdsa::SigningKey,
+    provenance: &provenance::Provenance,
+    report: &mut PushReport,
+    progress: bool,
+) -> Result<()> {
+    let signed: Vec<&oci::Blob> = std::iter::once(image.top())
+        .chain(
+            image
+                .index
+                .iter()
+                .flat_map(|_| image.manifests.iter().map(|(_, m)| m)),
+        )
+        .collect();
+    for blob in signed {
+        let payload = signing::simple_signing_payload(repository, &blob.digest)?;
+        let signature = signing::sign(key, &payload);
+        let layer = signing::SignedLayer {
+            media_type: signing::SIMPLE_SIGNING_TYPE,
+            content: payload,
+            annotations: BTreeMap::from([(signing::SIGNATURE_ANNOTATION.to_owned(), signature)]),
+        };
+        put_cosign_layer(
+            registry,
+            &signing::cosign_tag(&blob.digest, "sig"),
+            layer,
+            report,
+            progress,
+        )
+        .with_context(|| format!("signing {}", blob.digest))?;
+    }
+    let envelope = signing::dsse_envelope(key, &provenance.statement()?)?;
+    let layer = signing::SignedLayer {
+        media_type: signing::DSSE_TYPE,
+        content: envelope,
+        annotations: BTreeMap::from([
+            (signing::SIGNATURE_ANNOTATION.to_owned(), String::new()),
+            (
+                "predicateType".to_owned(),
+                provenance::PREDICATE_TYPE.to_owned(),
+            ),
+        ]),
+    };
+    let tag = signing::cosign_tag(&image.top().digest, "att");
+    put_cosign_layer(registry, &tag, layer, report, progress)
+        .context("attaching the provenance attestation")
+}
+
+/// Adds a layer to the cosign manifest under `tag` (kept as it was when
+/// the layer is there already).
+fn put_cosign_layer(
+    registry: &mut registry::Registry,
+    tag: &str,
+    layer: signing::SignedLayer,
+    report: &mut PushReport,
+    progress: bool,
+) -> Result<()> {
+    let existing = registry.get_manifest(tag)?;
+    let (manifest, blobs, changed) =
+        signing::cosign_manifest(existing.as_ref().map(|b| &b.bytes[..]), layer)?;
+    if !changed {
+        return Ok(());
+    }
+    upload_blobs(registry, &blobs, report, progress)?;
+    if progress {
+        eprintln!("  sign     {tag}");
+    }
+    registry.put_manifest(tag, &manifest)?;
+    report.signatures_added += 1;
+    Ok(())
+}
+
+/// A provenance with nothing known yet about the build.
+fn empty_provenance(epoch: u64) -> provenance::Provenance {
+    provenance::Provenance {
+        repository: String::new(),
+        subjects: Vec::new(),
+        command: Vec::new(),
+        builder_id: String::new(),
+        source: None,
+        package: None,
+        profile: None,
+        features: Vec::new(),
+        platforms: Vec::new(),
+        cargo_lock_sha256: None,
+        sysroots: Vec::new(),
+        prebuilt: Vec::new(),
+        rustc: provenance::rustc_version(),
+        source_date_epoch: epoch,
+    }
 }
 
 fn upload_blobs(
@@ -975,6 +1222,7 @@ fn json_summary(
             "uploaded": report.uploaded,
             "skipped": report.skipped,
             "referrers_added": report.referrers_added,
+            "signatures_added": report.signatures_added,
         });
     }
     Ok(serde_json::to_string_pretty(&summary)?)

@@ -343,7 +343,7 @@ pub fn canonical_json(document: &impl Serialize) -> Result<Vec<u8>> {
     Ok(serde_json::to_vec(&value)?)
 }
 
-fn hex_of(digest: &str) -> &str {
+pub fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 

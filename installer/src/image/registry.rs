@@ -132,6 +132,25 @@ impl Registry {
         Ok(Some(blob))
     }
 
+    /// A blob's bytes, checked against its digest.
+    pub fn get_blob(&mut self, digest: &str, limit: u64) -> Result<Vec<u8>> {
+        let what = format!("reading blob {digest}");
+        let url = format!("{}/v2/{}/blobs/{digest}", self.base, self.repository);
+        let response = self
+            .send("GET", &url, None, &[])
+            .map_err(|e| self.explain(e, &what))?;
+        let bytes =
+            read_limited(response, limit).with_context(|| format!("{}: {what}", self.display))?;
+        let found = super::layer::sha256_digest(&bytes);
+        if found != digest {
+            bail!(
+                "{}: {what}: the registry sent bytes whose digest is {found}",
+                self.display
+            );
+        }
+        Ok(bytes)
+    }
+
     /// Puts a manifest, pointing a tag at it.
     pub fn put_manifest(&mut self, reference: &str, blob: &Blob) -> Result<()> {
         self.put_manifest_with_subject(reference, blob).map(|_| ())

@@ -714,7 +714,7 @@ fn spdx_id_part(text: &str) -> String {
 }
 
 fn hex(digest: &str) -> String {
-    digest.strip_prefix("sha256:").unwrap_or(digest).to_owned()
+    super::oci::hex_of(digest).to_owned()
 }
 
 /// Whether libc++ is linked in: its inline namespace `std::__1` is in
