@@ -30,23 +30,14 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use common::containers::{Registry, path_str, run_ok};
-use common::{AARCH64, HttpServer, Sandbox, X86_64, text};
+use common::{AARCH64, Sandbox, X86_64, text};
 use serde_json::Value;
 
-struct World {
-    sandbox: Sandbox,
-    _server: HttpServer,
-}
-
-fn world() -> &'static World {
-    static WORLD: OnceLock<World> = OnceLock::new();
-    WORLD.get_or_init(|| {
-        let (sandbox, server) = Sandbox::with_targets(&[X86_64, AARCH64]);
-        World {
-            sandbox,
-            _server: server,
-        }
-    })
+/// A sandbox with both targets installed (nothing here reads the
+/// channel again, so the dist server goes).
+fn world() -> &'static Sandbox {
+    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+    SANDBOX.get_or_init(|| Sandbox::with_targets(&[X86_64, AARCH64]).0)
 }
 
 /// The cpp-user fixture with what a published package says of itself,
@@ -186,8 +177,7 @@ fn package<'a>(document: &'a Value, name: &str) -> &'a Value {
 
 #[test]
 fn sboms_validate_and_name_the_crates_scanners_find_in_the_binaries() {
-    let world = world();
-    let sandbox = &world.sandbox;
+    let sandbox = world();
     let project = project(sandbox);
     let registry = Registry::start("");
     let reference = format!("{}/acme/cpp-user:v1", registry.host);
@@ -217,6 +207,22 @@ fn sboms_validate_and_name_the_crates_scanners_find_in_the_binaries() {
         ]
     );
     assert_eq!(summary["pushed"]["referrers_added"], 3);
+    // The layout keeps the referrers tags too, each listing its SBOM.
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    for attachment in attachments {
+        let tag = attachment["subject"].as_str().unwrap().replace(':', "-");
+        let entry = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag.as_str())
+            .unwrap_or_else(|| panic!("no {tag} in {index:#}"));
+        let referrers: Value =
+            serde_json::from_slice(&layout_blob(&layout, entry["digest"].as_str().unwrap()))
+                .unwrap();
+        assert_eq!(referrers["manifests"][0]["digest"], attachment["digest"]);
+    }
 
     let checked = tempfile::tempdir().unwrap();
     for (attachment, platform) in attachments.iter().zip(["linux/amd64", "linux/arm64", ""]) {
@@ -342,8 +348,7 @@ fn sboms_validate_and_name_the_crates_scanners_find_in_the_binaries() {
 /// `.dep-v0` (read back into the SBOM), one without the section is named.
 #[test]
 fn a_binary_s_own_dependency_list_goes_into_the_sbom_and_its_absence_is_said() {
-    let world = world();
-    let sandbox = &world.sandbox;
+    let sandbox = world();
     let project = project(sandbox);
     let layout = project.join("built");
     let (built, _) = image_json(
@@ -564,8 +569,7 @@ fn payload_digest(payload: &[u8]) -> String {
 
 #[test]
 fn signatures_and_provenance_verify_and_forgeries_are_refused() {
-    let world = world();
-    let sandbox = &world.sandbox;
+    let sandbox = world();
     let project = project(sandbox);
     let registry = Registry::start("");
     let keys = tempfile::tempdir().unwrap();

@@ -16,6 +16,19 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use serde::Deserialize;
 
+/// `--creds`, as the commands that speak to a registry take it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CredsArg {
+    /// Registry credentials, instead of the auth files of docker/podman.
+    #[arg(
+        long,
+        value_name = "USER:PASS",
+        env = "FASTMUSL_REGISTRY_CREDS",
+        hide_env_values = true
+    )]
+    pub creds: Option<String>,
+}
+
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub username: String,

@@ -105,14 +105,8 @@ pub struct ImageArgs {
     /// `load` (podman; docker 25 or later), as --tag.
     #[arg(long, value_name = "ENGINE")]
     load: Option<engine::Engine>,
-    /// Registry credentials, instead of the auth files of docker/podman.
-    #[arg(
-        long,
-        value_name = "USER:PASS",
-        env = "FASTMUSL_REGISTRY_CREDS",
-        hide_env_values = true
-    )]
-    creds: Option<String>,
+    #[command(flatten)]
+    creds: credentials::CredsArg,
     /// Where the binary goes in the image [default: /app/<its file name>].
     #[arg(long, value_name = "PATH")]
     path: Option<String>,
@@ -405,7 +399,7 @@ pub fn run(mut args: ImageArgs, out: &crate::Output, add_targets: AddTargets) ->
             &attachments,
             signing,
             reference,
-            args.creds.as_deref(),
+            args.creds.creds.as_deref(),
             progress,
         )?;
         say(format!(

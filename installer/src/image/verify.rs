@@ -33,14 +33,8 @@ pub struct VerifyArgs {
     /// generate-key-pair` writes it).
     #[arg(long, value_name = "PUB")]
     key: PathBuf,
-    /// Registry credentials, instead of the auth files of docker/podman.
-    #[arg(
-        long,
-        value_name = "USER:PASS",
-        env = "FASTMUSL_REGISTRY_CREDS",
-        hide_env_values = true
-    )]
-    creds: Option<String>,
+    #[command(flatten)]
+    creds: credentials::CredsArg,
 }
 
 /// The largest signature payload or envelope read.
@@ -53,7 +47,7 @@ pub fn run(args: &VerifyArgs, out: &crate::Output) -> Result<()> {
         None => (args.reference.as_str(), None),
     };
     let reference = Reference::parse(name, Some("latest")).context("the image reference")?;
-    let credentials = credentials::find(&reference.registry, args.creds.as_deref())?;
+    let credentials = credentials::find(&reference.registry, args.creds.creds.as_deref())?;
     let limits = crate::dist_server::DownloadLimits::from_env()?;
     let mut registry = Registry::new(&reference, credentials, limits.timeout);
     let wanted = pinned.unwrap_or(&reference.tag);
