@@ -344,6 +344,50 @@ fn sboms_validate_and_name_the_crates_scanners_find_in_the_binaries() {
     }
 }
 
+/// An attachment that cannot be attached (the referrers tag of the amd64
+/// manifest holds something that is not an index) leaves the image pushed
+/// and tagged, and the error names every attachment that is missing.
+#[test]
+fn a_failed_attachment_names_what_is_missing_and_the_image_stays_pushed() {
+    let sandbox = world();
+    let project = project(sandbox);
+    let registry = Registry::start("");
+    let reference = format!("{}/acme/broken:v1", registry.host);
+    let platforms = [
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--push",
+        &reference,
+    ];
+    let mut plain = platforms.to_vec();
+    plain.push("--no-sbom");
+    let (first, _) = image_json(sandbox, &project, &plain);
+    let amd64 = first["manifests"]["linux/amd64"].as_str().unwrap();
+    let raw = Raw {
+        host: &registry.host,
+        repository: "acme/broken",
+    };
+    let not_an_index = raw.manifest(amd64);
+    raw.put_manifest(
+        &amd64.replace(':', "-"),
+        &not_an_index,
+        "application/vnd.oci.image.manifest.v1+json",
+    );
+    let out = image_in(sandbox, &project, &platforms);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{reference} is pushed ({})",
+            first["digest"].as_str().unwrap()
+        )) && stderr.contains(
+            "missing the SBOM of linux/amd64, the SBOM of linux/arm64/v8, the SBOM of the index"
+        ),
+        "{stderr}"
+    );
+    assert!(registry.tags("acme/broken").contains(&"v1".to_owned()));
+}
+
 /// Binaries built before: one built by `fastmusl image` carries its
 /// `.dep-v0` (read back into the SBOM), one without the section is named.
 #[test]
