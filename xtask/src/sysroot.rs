@@ -39,6 +39,9 @@ use crate::{
 };
 
 mod musl_build;
+mod release_musl;
+
+pub use release_musl::build_release_musl;
 
 pub use fastmusl_dist::sysroot::MANIFEST_FILE;
 use musl_build::MuslBuild;

@@ -15,6 +15,10 @@
 //! libc++ version, that an exception was caught, and the usable size of
 //! operator new's block. C++ is optional: without a clang new enough for
 //! libc++ the line says what to install, and the doctor still passes.
+//!
+//! Last, the resolver's view of this host: /etc/resolv.conf as musl reads
+//! it (`fastmusl::resolv_conf`): nameservers, search list, the options
+//! honoured and those ignored.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +29,10 @@ use fastmusl::{
     Output,
     home::{FastmuslHome, InstallState},
 };
+
+/// Where musl (and glibc) read the resolver's configuration; no variable
+/// changes it.
+const RESOLV_CONF: &str = "/etc/resolv.conf";
 
 const PROGRAM: &str = r#"fn main() {
     let handles: Vec<_> = (0..4).map(|t| std::thread::spawn(move || {
@@ -177,6 +185,15 @@ pub fn doctor(out: &Output) -> Result<()> {
                 println!("{triple}: C++: PROBLEM: {e:#}");
             }
         }
+    }
+    // Every binary built here resolves names through this file, as musl
+    // reads it (glibc's reading differs where the notes say).
+    match std::fs::read_to_string(RESOLV_CONF) {
+        Ok(text) => print!(
+            "resolver: {RESOLV_CONF} as fastmusl's musl reads it\n{}",
+            fastmusl::resolv_conf::ResolverView::read(&text)
+        ),
+        Err(e) => println!("resolver: {RESOLV_CONF} unreadable ({e}): lookups ask 127.0.0.1"),
     }
     if failures > 0 {
         bail!(

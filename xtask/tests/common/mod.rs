@@ -23,6 +23,8 @@ use xtask::{
 
 pub use fastmusl_dist::flavor;
 
+pub mod dns;
+
 /// The offline source mirror: FASTMUSL_MIRROR, else `../shared/mirror`.
 pub fn shared_mirror() -> PathBuf {
     match std::env::var_os("FASTMUSL_MIRROR") {
@@ -136,6 +138,87 @@ pub fn compile_with(
         String::from_utf8_lossy(&output.stderr)
     );
     binary
+}
+
+/// `source` (C) built against stock musl: the musl 1.2.6 release as
+/// published (no upstream fixes, no fastmusl patches, mallocng), built by
+/// xtask for the sysroot's target, linked with the target's libgcc.
+pub fn compile_c_stock(sysroot: &Sysroot, name: &str, source: &Path) -> PathBuf {
+    let triple = sysroot.platform.triple.as_str();
+    let stock = xtask::sysroot::build_release_musl(triple)
+        .unwrap_or_else(|e| panic!("building stock musl for {triple}: {e:#}"));
+    let out = project_root().join("target/ctests/stock").join(triple);
+    std::fs::create_dir_all(&out).unwrap();
+    let target = format!("--target={}", sysroot.platform.clang_target);
+    let object = out.join(format!("{name}.o"));
+    run_tool(
+        Command::new("clang")
+            .arg(&target)
+            .args(&sysroot.platform.cflags)
+            .args(["-O2", "-nostdinc", "-isystem"])
+            .arg(stock.join("include"))
+            .arg("-c")
+            .arg(source)
+            .arg("-o")
+            .arg(&object),
+    );
+    let libgcc = Command::new("clang")
+        .arg(format!("--target={}", sysroot.platform.gnu_triple))
+        .args(["--rtlib=libgcc", "-print-libgcc-file-name"])
+        .output()
+        .unwrap();
+    let libgcc = String::from_utf8(libgcc.stdout).unwrap().trim().to_owned();
+    let binary = out.join(name);
+    let lib = stock.join("lib");
+    run_tool(
+        Command::new("clang")
+            .arg(&target)
+            .args(["-fuse-ld=lld", "-static", "-nostdlib", "-o"])
+            .arg(&binary)
+            .arg(lib.join("crt1.o"))
+            .arg(lib.join("crti.o"))
+            .arg(&object)
+            .arg(lib.join("libc.a"))
+            .arg(&libgcc)
+            .arg(lib.join("crtn.o")),
+    );
+    binary
+}
+
+/// `source` (C) built with glibc for the sysroot's architecture (Debian's
+/// cross libraries for a foreign one), dynamically linked; its argv,
+/// behind the emulator (with glibc's root) when foreign.
+pub fn glibc_program(sysroot: &Sysroot, name: &str, source: &Path) -> Vec<std::ffi::OsString> {
+    let gnu = &sysroot.platform.gnu_triple;
+    let out = project_root().join("target/ctests/glibc").join(gnu);
+    std::fs::create_dir_all(&out).unwrap();
+    let binary = out.join(name);
+    run_tool(
+        Command::new("clang")
+            .arg(format!("--target={gnu}"))
+            .args(["-O2", "-pthread", "-fuse-ld=lld", "-o"])
+            .arg(&binary)
+            .arg(source),
+    );
+    match &sysroot.wiring.runner {
+        Some(emulator) => vec![
+            emulator.into(),
+            "-L".into(),
+            format!("/usr/{gnu}").into(),
+            binary.into(),
+        ],
+        None => vec![binary.into()],
+    }
+}
+
+/// Runs a build tool and requires success.
+pub fn run_tool(cmd: &mut Command) {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 pub fn c_test_source(name: &str) -> PathBuf {
