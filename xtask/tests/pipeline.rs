@@ -242,7 +242,7 @@ fn wrappers_name_the_package_of_a_missing_tool() {
 fn the_manifest_records_versions_pins_and_flags() {
     for_each_target(|triple| {
         let s = sysroot(triple);
-        assert_eq!(s.manifest.version, "musl1.2.6-mimalloc3.4.3-r8");
+        assert_eq!(s.manifest.version, "musl1.2.6-mimalloc3.4.3-r9");
         assert_eq!(s.manifest.target, triple);
         // The wiring contract: tools by relative path, static linking
         // stated, and the table's emulator.
@@ -290,7 +290,7 @@ fn the_manifest_records_versions_pins_and_flags() {
         );
         assert!(m.mimalloc.tree_sha256.is_some());
         assert_eq!(m.llvm_runtimes.version, "19.1.7", "{triple}");
-        assert_eq!(m.patches.len(), 10);
+        assert_eq!(m.patches.len(), 12);
         assert!(
             m.patches
                 .iter()
