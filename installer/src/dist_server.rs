@@ -24,8 +24,6 @@ pub const DIST_SERVER_ENV: &str = "FASTMUSL_DIST_SERVER";
 pub const TIMEOUT_ENV: &str = "FASTMUSL_HTTP_TIMEOUT";
 pub const LOW_SPEED_LIMIT_ENV: &str = "FASTMUSL_HTTP_LOW_SPEED_LIMIT";
 pub const DEADLINE_ENV: &str = "FASTMUSL_HTTP_DEADLINE";
-pub const DEFAULT_DIST_SERVER: &str =
-    "https://github.com/fastmusl/fastmusl/releases/latest/download";
 
 /// How long a download may take and how slowly it may arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +95,7 @@ impl DistServer {
             Ok(url) if !url.is_empty() => {
                 Self::parse(&url).with_context(|| format!("{DIST_SERVER_ENV}={url}"))
             }
-            _ => Self::parse(DEFAULT_DIST_SERVER),
+            _ => Self::parse(fastmusl_dist::DEFAULT_DIST_SERVER),
         }
     }
 

@@ -16,6 +16,7 @@ mod build_log;
 pub mod dist;
 pub mod fetch;
 pub mod fixture;
+mod host_fs;
 pub mod libcxx;
 pub mod link_runtime;
 pub mod pins;

@@ -101,7 +101,7 @@ pub(crate) fn build(sh: &Shell, b: &RuntimeBuild<'_>, log: &mut BuildLog) -> Res
     let switches = CMAKE_SWITCHES;
     // CMake takes the archiver by path, not from PATH.
     let which = |tool: &str| {
-        crate::sysroot::host_tool_path(sh, tool).with_context(|| format!("{tool} is not on PATH"))
+        crate::host_fs::host_tool_path(sh, tool).with_context(|| format!("{tool} is not on PATH"))
     };
     let (ar, ranlib) = (which("llvm-ar")?, which("llvm-ranlib")?);
     log.run(cmd!(
@@ -126,6 +126,6 @@ pub(crate) fn build(sh: &Shell, b: &RuntimeBuild<'_>, log: &mut BuildLog) -> Res
     std::fs::copy(cmake_dir.join("lib/libc++.a"), lib.join("libc++.a"))
         .context("copying libc++.a into the sysroot")?;
     std::fs::write(lib.join("libstdc++.a"), LIBSTDCXX_SCRIPT)?;
-    crate::sysroot::copy_tree(&installed.join("include/c++"), &b.stage.join("include/c++"))
+    crate::host_fs::copy_tree(&installed.join("include/c++"), &b.stage.join("include/c++"))
         .context("copying libc++'s headers into the sysroot")
 }

@@ -29,6 +29,7 @@ use xshell::{Shell, cmd};
 use crate::{
     build_log::BuildLog,
     fetch::{self, VerifiedSource},
+    host_fs::{copy_tree, host_tool_path},
     libcxx,
     link_runtime::{self, RuntimeBuild},
     pins::{self, SourcePin, SourcePins},
@@ -624,15 +625,6 @@ fn check_host_tools(sh: &Shell) -> Result<()> {
     Ok(())
 }
 
-/// Where `tool` is on PATH (`command -v`), if it is.
-pub(crate) fn host_tool_path(sh: &Shell, tool: &str) -> Option<String> {
-    cmd!(sh, "sh -c 'command -v \"$1\"' sh {tool}")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .ok()
-}
-
 /// Verifies the UAPI headers against the table's pin before they are used.
 fn check_uapi_headers(sh: &Shell, platform: &TargetPlatform) -> Result<UapiHeaders> {
     let root = Path::new(&platform.uapi_headers);
@@ -707,30 +699,6 @@ fn copy_uapi_headers(platform: &TargetPlatform, include: &Path) -> Result<()> {
     let from = Path::new(&platform.uapi_headers);
     for dir in UAPI_DIRS {
         copy_tree(&from.join(dir), &include.join(dir))?;
-    }
-    Ok(())
-}
-
-pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            copy_tree(&src, &dst)?;
-        } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
-        } else {
-            if dst.exists() {
-                bail!(
-                    "copying {}: {} already exists",
-                    src.display(),
-                    dst.display()
-                );
-            }
-            std::fs::copy(&src, &dst).with_context(|| format!("copying {}", src.display()))?;
-        }
     }
     Ok(())
 }
