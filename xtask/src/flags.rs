@@ -14,11 +14,15 @@ pub struct Xtask {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build (or reuse, if its inputs are unchanged) the sysroot of a target;
-    /// its directory is the last line of stdout.
+    /// Build (or reuse, if its inputs are unchanged) the sysroot of a target
+    /// in every flavor; one directory per line, --flavor's last.
     Sysroot {
         #[arg(long)]
         target: TargetTriple,
+        /// The flavor whose directory is the last line (`default` or
+        /// `secure`, as sysroots/targets.toml names them).
+        #[arg(long, default_value = fastmusl_dist::flavor::DEFAULT)]
+        flavor: String,
         /// Directory holding the pinned source archives [env: FASTMUSL_MIRROR].
         #[arg(long)]
         mirror: Option<PathBuf>,

@@ -18,9 +18,14 @@ fn main() -> Result<()> {
     match flags.command {
         flags::Command::Sysroot {
             target,
+            flavor,
             mirror,
             out,
         } => {
+            // The flavor is checked before minutes of building.
+            let table = xtask::platforms::PlatformTable::project()?;
+            let names: Vec<String> = table.flavor.iter().map(|f| f.name.clone()).collect();
+            let order = sysroot::flavors_ending_with(&names, &flavor)?;
             let request = SysrootRequest {
                 triple: target,
                 mirror,
@@ -28,10 +33,9 @@ fn main() -> Result<()> {
                 extra_flavors: Vec::new(),
             };
             sysroot::build_or_reuse(&request)?;
-            // One line per flavor, the default first.
-            for flavor in xtask::platforms::PlatformTable::project()?.flavor {
-                let dir =
-                    sysroot::sysroot_dir(&request.out_root, &flavor.name, request.triple.as_str());
+            // One line per flavor, --flavor's last (for `| tail -n1`).
+            for name in order {
+                let dir = sysroot::sysroot_dir(&request.out_root, &name, request.triple.as_str());
                 println!("{}", dir.display());
             }
         }

@@ -95,6 +95,20 @@ pub struct SysrootRequest {
     pub extra_flavors: Vec<FlavorRow>,
 }
 
+/// The table's flavors with `chosen` moved last (the line `cargo xtask
+/// sysroot` ends with), or an error naming the flavors there are.
+pub fn flavors_ending_with(flavors: &[String], chosen: &str) -> Result<Vec<String>> {
+    if !flavors.iter().any(|f| f == chosen) {
+        bail!(
+            "--flavor {chosen}: no such flavor; sysroots/targets.toml has {}",
+            flavors.join(", ")
+        );
+    }
+    let mut order: Vec<String> = flavors.iter().filter(|f| *f != chosen).cloned().collect();
+    order.push(chosen.to_owned());
+    Ok(order)
+}
+
 /// Where the sysroot of `triple` in `flavor` is built below `out_root`.
 pub fn sysroot_dir(out_root: &Path, flavor: &str, triple: &str) -> PathBuf {
     flavor::sysroot_dir(out_root, flavor, triple)
@@ -743,6 +757,21 @@ fn numeric_defines(flags: &[String], prefix: &str) -> std::collections::BTreeMap
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_chosen_flavor_is_the_last_line_and_an_unknown_one_is_refused() {
+        let table = ["default".to_owned(), "secure".to_owned()];
+        assert_eq!(
+            flavors_ending_with(&table, "default").unwrap(),
+            ["secure", "default"]
+        );
+        assert_eq!(
+            flavors_ending_with(&table, "secure").unwrap(),
+            ["default", "secure"]
+        );
+        let err = flavors_ending_with(&table, "fast").unwrap_err().to_string();
+        assert!(err.contains("has default, secure"), "{err}");
+    }
 
     #[test]
     fn allocator_defaults_are_read_from_the_mi_default_flags() {
