@@ -19,7 +19,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -158,6 +158,12 @@ fn cases() -> Vec<Case> {
             .collect()
     };
     let svc_in_b = || vec![("svc.b.example", vec![a("svc.b.example", [10, 0, 0, 2])])];
+    // svc.b.example resolves; every name in a.example gets `reply`.
+    let a_example_answers = |reply: Reply| {
+        zone_of(svc_in_b(), move |n, _, _| {
+            n.ends_with("a.example").then(|| reply.clone())
+        })
+    };
     const SEARCH_AB: &str = "search a.example b.example\noptions ndots:5 timeout:1 attempts:2";
     vec![
         case(
@@ -215,33 +221,25 @@ fn cases() -> Vec<Case> {
             "search domain SERVFAIL",
             "nameserver {ns}\nAB",
             "svc",
-            zone_of(svc_in_b(), |n, _, _| {
-                n.ends_with("a.example").then_some(Reply::ServFail)
-            }),
+            a_example_answers(Reply::ServFail),
         ),
         case(
             "search domain REFUSED",
             "nameserver {ns}\nAB",
             "svc",
-            zone_of(svc_in_b(), |n, _, _| {
-                n.ends_with("a.example").then_some(Reply::Refused)
-            }),
+            a_example_answers(Reply::Refused),
         ),
         case(
             "search domain timeout",
             "nameserver {ns}\nAB",
             "svc",
-            zone_of(svc_in_b(), |n, _, _| {
-                n.ends_with("a.example").then_some(Reply::Drop)
-            }),
+            a_example_answers(Reply::Drop),
         ),
         case(
             "search domain NODATA",
             "nameserver {ns}\nAB",
             "svc",
-            zone_of(svc_in_b(), |n, _, _| {
-                n.ends_with("a.example").then_some(Reply::Records(vec![]))
-            }),
+            a_example_answers(Reply::Records(vec![])),
         ),
         case(
             "search domain NXDOMAIN",
@@ -344,15 +342,6 @@ fn clients() -> Vec<Client> {
     let mut clients = Vec::new();
     for (arch, triple) in [("x86_64", X86_64), ("aarch64", AARCH64)] {
         let sysroot = sysroot(triple);
-        let emulated = |binary: PathBuf| -> Vec<OsString> {
-            sysroot
-                .wiring
-                .runner
-                .iter()
-                .map(OsString::from)
-                .chain([binary.into_os_string()])
-                .collect()
-        };
         clients.push(Client {
             libc: "glibc",
             arch,
@@ -361,17 +350,15 @@ fn clients() -> Vec<Client> {
         clients.push(Client {
             libc: "stock musl",
             arch,
-            argv: emulated(common::compile_c_stock(sysroot, "lookup", &source)),
+            argv: common::argv_for(sysroot, common::compile_c_stock(sysroot, "lookup", &source)),
         });
         clients.push(Client {
             libc: "fastmusl",
             arch,
-            argv: emulated(compile_c(
+            argv: common::argv_for(
                 sysroot,
-                "lookup",
-                std::slice::from_ref(&source),
-                &[],
-            )),
+                compile_c(sysroot, "lookup", std::slice::from_ref(&source), &[]),
+            ),
         });
     }
     clients

@@ -28,24 +28,16 @@ struct Programs {
 fn programs(triple: &str) -> Programs {
     let sysroot = sysroot(triple);
     let source = c_test_source("thread_stacks.c");
-    let emulated = |binary: std::path::PathBuf| -> Vec<OsString> {
-        sysroot
-            .wiring
-            .runner
-            .iter()
-            .map(OsString::from)
-            .chain([binary.into_os_string()])
-            .collect()
-    };
     Programs {
         glibc: common::glibc_program(sysroot, "thread_stacks", &source),
-        stock: emulated(common::compile_c_stock(sysroot, "thread_stacks", &source)),
-        fastmusl: emulated(compile_c(
+        stock: common::argv_for(
             sysroot,
-            "thread_stacks",
-            std::slice::from_ref(&source),
-            &[],
-        )),
+            common::compile_c_stock(sysroot, "thread_stacks", &source),
+        ),
+        fastmusl: common::argv_for(
+            sysroot,
+            compile_c(sysroot, "thread_stacks", std::slice::from_ref(&source), &[]),
+        ),
     }
 }
 

@@ -211,6 +211,18 @@ pub fn glibc_program(sysroot: &Sysroot, name: &str, source: &Path) -> Vec<std::f
     }
 }
 
+/// The argv that runs `binary` for the sysroot's target: behind its
+/// emulator when the host cannot run it.
+pub fn argv_for(sysroot: &Sysroot, binary: PathBuf) -> Vec<std::ffi::OsString> {
+    sysroot
+        .wiring
+        .runner
+        .iter()
+        .map(std::ffi::OsString::from)
+        .chain([binary.into_os_string()])
+        .collect()
+}
+
 /// Runs a build tool and requires success.
 pub fn run_tool(cmd: &mut Command) {
     let out = cmd.output().unwrap();
