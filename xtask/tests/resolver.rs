@@ -152,6 +152,14 @@ fn cases() -> Vec<Case> {
             ],
         )]
     };
+    // The network loses the second of two queries sent at once from one
+    // socket.
+    let raced = |c: Case| Case {
+        behaviour: Behaviour {
+            racing_second_query_ms: Some(20),
+        },
+        ..c
+    };
     let many = |n: usize| -> Vec<Record> {
         (0..n)
             .map(|i| a("big.example", [10, 1, (i / 256) as u8, (i % 256) as u8]))
@@ -184,39 +192,24 @@ fn cases() -> Vec<Case> {
             "example.com",
             zone_of(example(), none),
         ),
-        Case {
-            behaviour: Behaviour {
-                racing_second_query_ms: Some(20),
-            },
-            ..case(
-                "AAAA lost (conntrack race)",
-                "nameserver {ns}\noptions timeout:1 attempts:2",
-                "example.com",
-                zone_of(example(), none),
-            )
-        },
-        Case {
-            behaviour: Behaviour {
-                racing_second_query_ms: Some(20),
-            },
-            ..case(
-                "AAAA lost, single-request-reopen",
-                "nameserver {ns}\noptions timeout:1 attempts:2 single-request-reopen",
-                "example.com",
-                zone_of(example(), none),
-            )
-        },
-        Case {
-            behaviour: Behaviour {
-                racing_second_query_ms: Some(20),
-            },
-            ..case(
-                "AAAA lost, single-request",
-                "nameserver {ns}\noptions timeout:1 attempts:2 single-request",
-                "example.com",
-                zone_of(example(), none),
-            )
-        },
+        raced(case(
+            "AAAA lost (conntrack race)",
+            "nameserver {ns}\noptions timeout:1 attempts:2",
+            "example.com",
+            zone_of(example(), none),
+        )),
+        raced(case(
+            "AAAA lost, single-request-reopen",
+            "nameserver {ns}\noptions timeout:1 attempts:2 single-request-reopen",
+            "example.com",
+            zone_of(example(), none),
+        )),
+        raced(case(
+            "AAAA lost, single-request",
+            "nameserver {ns}\noptions timeout:1 attempts:2 single-request",
+            "example.com",
+            zone_of(example(), none),
+        )),
         case(
             "search domain SERVFAIL",
             "nameserver {ns}\nAB",

@@ -82,14 +82,14 @@ const MAX_JSON: usize = 8 << 20;
 /// What a binary's `.dep-v0` says, or `None` when it has none (it was not
 /// built by cargo-auditable or `fastmusl image`).
 pub fn read(binary: &[u8]) -> Result<Option<auditable_serde::VersionInfo>> {
-    let file = object::File::parse(binary).context("reading the binary's sections")?;
-    if file.section_by_name(SECTION).is_none() {
-        return Ok(None);
+    // The reference reader (auditable-info), with its size limits; one
+    // parse of the binary.
+    match auditable_info::audit_info_from_slice(binary, MAX_JSON) {
+        Ok(info) => Ok(Some(info)),
+        Err(auditable_info::Error::NoAuditData) => Ok(None),
+        Err(e) => Err(anyhow::anyhow!(e))
+            .with_context(|| format!("reading the binary's {SECTION} section")),
     }
-    // The reference reader (auditable-info), with its size limits.
-    let info = auditable_info::audit_info_from_slice(binary, MAX_JSON)
-        .with_context(|| format!("reading the binary's {SECTION} section"))?;
-    Ok(Some(info))
 }
 
 #[cfg(test)]

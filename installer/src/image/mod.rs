@@ -537,7 +537,11 @@ fn from_cargo(args: &ImageArgs, out: &crate::Output, add_targets: AddTargets) ->
     };
     // The sysroots (installed now, --add-targets included), and per
     // target the crates cargo resolves and the `.dep-v0` object naming them.
-    let state = crate::home::InstallState::load(&home)?;
+    let state = if to_add.is_empty() {
+        state
+    } else {
+        crate::home::InstallState::load(&home)?
+    };
     let mut made_of = BTreeMap::new();
     let mut link_flags = BTreeMap::new();
     let mut sysroots_used = Vec::new();
