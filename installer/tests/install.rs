@@ -12,7 +12,7 @@ use common::{
     AARCH64, HttpServer, Sandbox, X86_64, copy_of_release, release, release_targets, targets, text,
     tree,
 };
-use fastmusl_dist::{elf::ElfFacts, flavor, rust_std::StdSource, sysroot::SysrootManifest};
+use fastmusl_dist::{elf::ElfFacts, flavor, rust_std::has_prebuilt_std, sysroot::SysrootManifest};
 use xtask::fixture::{mimalloc_banner, mimalloc_committed_peak, shared_target_dir};
 use xtask::platforms::for_each_target_under_test;
 
@@ -182,7 +182,7 @@ fn build_std_together(sb: &Sandbox, targets: &[String]) {
     let build_std: Vec<&str> = targets
         .iter()
         .map(String::as_str)
-        .filter(|t| StdSource::for_target(t) == StdSource::BuildStd)
+        .filter(|t| !has_prebuilt_std(t))
         .collect();
     if build_std.len() < 2 {
         return;

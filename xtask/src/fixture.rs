@@ -124,7 +124,7 @@ pub fn build_fixture(sysroot: &Sysroot, name: &str) -> Result<PathBuf> {
     // of the same crate is there (cargo may not see a linker change).
     let binary = target_dir.join(triple).join("release").join(name);
     let _ = std::fs::remove_file(&binary);
-    let output = StdSource::for_target(triple)
+    let output = StdSource::for_target(triple, sysroot.manifest.wiring.build_std_toolchain())
         .cargo(&["build", "--release", "--target", triple])
         .current_dir(&work)
         // The crate is built the way a user's would be: without flags that

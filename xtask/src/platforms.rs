@@ -32,6 +32,8 @@ pub struct FlavorRow {
 pub struct CommonFlags {
     pub rustflags: Vec<String>,
     pub cflags: Vec<String>,
+    /// The dated nightly that builds std where rustup ships no rust-std.
+    pub build_std_toolchain: String,
     pub mimalloc_cflags: Vec<String>,
 }
 

@@ -193,6 +193,7 @@ struct BuildInputs {
     rustflags: Vec<String>,
     common_cflags: Vec<String>,
     mimalloc_cflags: Vec<String>,
+    build_std_toolchain: String,
     flavors: Vec<FlavorRow>,
     patches: Vec<(String, PathBuf, Vec<u8>)>,
     clang_version: String,
@@ -235,6 +236,7 @@ impl BuildInputs {
             rustflags: table.common.rustflags.clone(),
             common_cflags: table.common.cflags.clone(),
             mimalloc_cflags: table.common.mimalloc_cflags.clone(),
+            build_std_toolchain: table.common.build_std_toolchain.clone(),
             flavors: table.flavor.clone(),
             patches,
             clang_version,
@@ -251,8 +253,12 @@ impl BuildInputs {
         text += &toml::to_string(&self.pins)?;
         text += &toml::to_string(&self.platform)?;
         text += &format!(
-            "{:?}{:?}{:?}{:?}\n",
-            self.rustflags, self.common_cflags, self.mimalloc_cflags, self.flavors
+            "{:?}{:?}{:?}{:?}{:?}\n",
+            self.rustflags,
+            self.common_cflags,
+            self.mimalloc_cflags,
+            self.build_std_toolchain,
+            self.flavors
         );
         for (name, _, bytes) in &self.patches {
             text += &format!("patch {name} {}\n", sha256_hex(bytes));
@@ -542,6 +548,7 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
         cxxstdlib: Some(libcxx::CXXSTDLIB.to_owned()),
         rustflags: inputs.rustflags(),
         platform: Some(inputs.platform.oci_platform.clone()),
+        build_std_toolchain: Some(inputs.build_std_toolchain.clone()),
         runner: inputs.platform.runner(),
     };
     let write_manifest = |flavor: &FlavorRow, stage: &Path| -> Result<()> {

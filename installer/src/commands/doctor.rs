@@ -23,7 +23,11 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, bail};
-use fastmusl_dist::{elf::ElfFacts, rust_std::StdSource, sysroot::SysrootManifest};
+use fastmusl_dist::{
+    elf::ElfFacts,
+    rust_std::{StdSource, UNPINNED_NIGHTLY},
+    sysroot::SysrootManifest,
+};
 
 use fastmusl::{
     Output,
@@ -157,10 +161,17 @@ pub fn doctor(out: &Output) -> Result<()> {
     let mut failures = 0;
     let mut cxx_missing = 0;
     for (triple, installed) in &state.targets {
-        let (recorded, build) = SysrootManifest::read(&home.sysroot(triple, installed))
+        let manifest = SysrootManifest::read(&home.sysroot(triple, installed)).ok();
+        let std = StdSource::for_target(
+            triple,
+            manifest
+                .as_ref()
+                .map_or(UNPINNED_NIGHTLY, |m| m.wiring.build_std_toolchain()),
+        );
+        let (recorded, build) = manifest
             .map(|m| (m.allocator_defaults, m.allocator_build))
             .unwrap_or_default();
-        match check_target(&probes.work, triple) {
+        match check_target(&probes.work, triple, &std) {
             Ok((report, options)) => {
                 println!("{triple}: flavor {}, {report}", installed.flavor);
                 println!(
@@ -174,7 +185,7 @@ pub fn doctor(out: &Output) -> Result<()> {
                 println!("{triple}: PROBLEM: {e:#}");
             }
         }
-        match check_cxx(&probes.work, triple) {
+        match check_cxx(&probes.work, triple, &std) {
             CxxCheck::Works(report) => println!("{triple}: C++: {report}"),
             CxxCheck::NoCompiler(why) => {
                 cxx_missing += 1;
@@ -214,8 +225,8 @@ enum CxxCheck {
     Broken(anyhow::Error),
 }
 
-fn check_cxx(work: &std::path::Path, triple: &str) -> CxxCheck {
-    let stdout = match cargo_run(&work.join("cxx"), triple, "fastmusl-doctor-cxx") {
+fn check_cxx(work: &std::path::Path, triple: &str, std: &StdSource) -> CxxCheck {
+    let stdout = match cargo_run(&work.join("cxx"), triple, std, "fastmusl-doctor-cxx") {
         Ok(run) => run.stdout,
         Err(e) => {
             // The wrapper's own words: which clang it found, what to install.
@@ -317,9 +328,9 @@ fn build_switches(build: &BTreeMap<String, i64>) -> String {
 fn check_target(
     work: &std::path::Path,
     triple: &str,
+    std: &StdSource,
 ) -> Result<(String, BTreeMap<String, String>)> {
-    let run = cargo_run(&work.join("rust"), triple, "fastmusl-doctor")?;
-    let std = StdSource::for_target(triple);
+    let run = cargo_run(&work.join("rust"), triple, std, "fastmusl-doctor")?;
     let facts = ElfFacts::read(&run.binary).with_context(|| format!("{}", run.binary.display()))?;
     let stderr = run.stderr;
     let banner = stderr
@@ -336,8 +347,9 @@ fn check_target(
                 facts.machine_name(),
                 facts.bits(),
                 match std {
-                    StdSource::Prebuilt => "",
-                    StdSource::BuildStd => " (std built from source: nightly -Zbuild-std)",
+                    StdSource::Prebuilt => String::new(),
+                    StdSource::BuildStd { toolchain } =>
+                        format!(" (std built from source: {toolchain} -Zbuild-std)"),
                 }
             ),
             reported_options(&stderr),
@@ -367,10 +379,15 @@ struct ProbeRun {
 
 /// `cargo run --release --target T` of the probe crate in `dir`, under
 /// MIMALLOC_VERBOSE=1; its output and binary, or the tail of cargo's.
-fn cargo_run(dir: &std::path::Path, triple: &str, binary: &str) -> Result<ProbeRun> {
+fn cargo_run(
+    dir: &std::path::Path,
+    triple: &str,
+    std: &StdSource,
+    binary: &str,
+) -> Result<ProbeRun> {
     // Where rustup has no rust-std for the target here, std is built from
-    // source with nightly's -Zbuild-std, as a user would.
-    let std = StdSource::for_target(triple);
+    // source with the sysroot's pinned nightly and -Zbuild-std, as a user
+    // would.
     let args = ["run", "--release", "--quiet", "--target", triple];
     let target_dir = target_dir(dir.parent().expect("a probe's directory has a parent"))?;
     let binary = target_dir.join(triple).join("release").join(binary);
@@ -386,12 +403,12 @@ fn cargo_run(dir: &std::path::Path, triple: &str, binary: &str) -> Result<ProbeR
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
         let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
-        let hint = match std {
-            StdSource::Prebuilt => String::new(),
-            StdSource::BuildStd => format!(
+        let hint = match std.install_command() {
+            None => String::new(),
+            Some(install) => format!(
                 "\n(no rust-std for {triple} is installed, so this ran `{}`: \
                  `rustup target add {triple}` installs one where rustup ships it, else \
-                 `rustup toolchain install nightly --component rust-src` lets std be built)",
+                 `{install}` lets std be built)",
                 std.describe(&args)
             ),
         };

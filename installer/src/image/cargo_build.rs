@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
-use fastmusl_dist::{reproducible::path_remaps, rust_std::StdSource};
+use fastmusl_dist::{
+    reproducible::path_remaps,
+    rust_std::{StdSource, UNPINNED_NIGHTLY},
+};
 
 use super::project::Project;
 
@@ -39,12 +42,15 @@ pub const WORKSPACE_IN_BINARY: &str = "/build";
 /// for an invocation, and std built from source for targets that have it
 /// prebuilt would cost minutes and give other binaries than `cargo build`.
 ///
-/// `link_flags` adds rustc flags per target (the `.dep-v0` object).
+/// `build_std_toolchains` names per target the nightly its sysroot pins
+/// for `-Zbuild-std`; `link_flags` adds rustc flags per target (the
+/// `.dep-v0` object).
 pub fn build(
     project: &Project,
     triples: &[String],
     options: &BuildOptions,
     source_date_epoch: u64,
+    build_std_toolchains: &BTreeMap<String, String>,
     link_flags: &BTreeMap<String, Vec<String>>,
 ) -> Result<Vec<PathBuf>> {
     for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS"] {
@@ -56,20 +62,23 @@ pub fn build(
             );
         }
     }
-    let (prebuilt, build_std): (Vec<&String>, Vec<&String>) = triples
-        .iter()
-        .partition(|t| StdSource::for_target(t) == StdSource::Prebuilt);
-    if !build_std.is_empty() {
-        check_nightly_with_rust_src(&build_std)?;
+    let mut groups: BTreeMap<StdSource, Vec<&String>> = BTreeMap::new();
+    for triple in triples {
+        let toolchain = build_std_toolchains
+            .get(triple)
+            .map_or(UNPINNED_NIGHTLY, String::as_str);
+        groups
+            .entry(StdSource::for_target(triple, toolchain))
+            .or_default()
+            .push(triple);
+    }
+    for (std, group) in &groups {
+        if let StdSource::BuildStd { toolchain } = std {
+            check_nightly_with_rust_src(toolchain, group)?;
+        }
     }
     let mut executables: Vec<Option<PathBuf>> = vec![None; triples.len()];
-    for (std, group) in [
-        (StdSource::Prebuilt, prebuilt),
-        (StdSource::BuildStd, build_std),
-    ] {
-        if group.is_empty() {
-            continue;
-        }
+    for (std, group) in groups {
         let built = one_cargo(
             project,
             &std,
@@ -108,8 +117,8 @@ fn one_cargo(
             Some(rustc) if *std == StdSource::Prebuilt => Command::new(rustc),
             _ => Command::new("rustc"),
         };
-        if *std == StdSource::BuildStd {
-            cmd.env("RUSTUP_TOOLCHAIN", "nightly");
+        if let StdSource::BuildStd { toolchain } = std {
+            cmd.env("RUSTUP_TOOLCHAIN", toolchain);
         }
         cmd
     };
@@ -203,12 +212,12 @@ fn toml_array(items: impl Iterator<Item = String>) -> String {
     items.collect::<toml_edit::Array>().to_string()
 }
 
-/// Targets without rust-std need nightly with its rust-src; say which and
-/// what to install before cargo says something less clear.
-fn check_nightly_with_rust_src(needing: &[&String]) -> Result<()> {
+/// Targets without rust-std need the pinned nightly with its rust-src; say
+/// which and what to install before cargo says something less clear.
+fn check_nightly_with_rust_src(toolchain: &str, needing: &[&String]) -> Result<()> {
     let needing: Vec<&str> = needing.iter().map(|t| t.as_str()).collect();
     let out = Command::new("rustc")
-        .env("RUSTUP_TOOLCHAIN", "nightly")
+        .env("RUSTUP_TOOLCHAIN", toolchain)
         .args(["--print", "sysroot"])
         .output();
     let sysroot = match out {
@@ -216,17 +225,18 @@ fn check_nightly_with_rust_src(needing: &[&String]) -> Result<()> {
             PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
         }
         _ => bail!(
-            "{} {} no prebuilt std here, so cargo must build it with nightly's -Zbuild-std, \
-             and the nightly toolchain is not installed: `rustup toolchain install nightly \
-             --component rust-src`",
+            "{} {} no prebuilt std here, so cargo must build it with -Zbuild-std and \
+             {toolchain} (the nightly the sysroot pins), which is not installed: \
+             `rustup toolchain install {toolchain} --profile minimal --component rust-src`",
             needing.join(", "),
             if needing.len() == 1 { "has" } else { "have" }
         ),
     };
     if !has_rust_src(&sysroot) {
         bail!(
-            "{} {} no prebuilt std here, so cargo must build it with nightly's -Zbuild-std, \
-             which needs std's sources: `rustup component add rust-src --toolchain nightly`",
+            "{} {} no prebuilt std here, so cargo must build it with {toolchain}'s \
+             -Zbuild-std, which needs std's sources: \
+             `rustup component add rust-src --toolchain {toolchain}`",
             needing.join(", "),
             if needing.len() == 1 { "has" } else { "have" }
         );

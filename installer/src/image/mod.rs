@@ -544,6 +544,7 @@ fn from_cargo(args: &ImageArgs, out: &crate::Output, add_targets: AddTargets) ->
     };
     let mut made_of = BTreeMap::new();
     let mut link_flags = BTreeMap::new();
+    let mut build_std_toolchains = BTreeMap::new();
     let mut sysroots_used = Vec::new();
     for triple in &triples {
         let installed = state
@@ -559,6 +560,10 @@ fn from_cargo(args: &ImageArgs, out: &crate::Output, add_targets: AddTargets) ->
         let graph = dependencies::DependencyGraph::resolve(&project, triple, &options)?;
         let object = dependency_list_object(&project, triple, &graph, &sysroot)?;
         link_flags.insert(triple.clone(), auditable::rustc_flags(&object));
+        build_std_toolchains.insert(
+            triple.clone(),
+            manifest.wiring.build_std_toolchain().to_owned(),
+        );
         let manifest_sha256 = manifest_sha256.trim_start_matches("sha256:").to_owned();
         sysroots_used.push(provenance::SysrootUsed {
             platform: manifest.wiring.platform.clone().unwrap_or_default(),
@@ -569,7 +574,14 @@ fn from_cargo(args: &ImageArgs, out: &crate::Output, add_targets: AddTargets) ->
         });
         made_of.insert(triple.clone(), (graph, (manifest, manifest_sha256)));
     }
-    let paths = cargo_build::build(&project, &triples, &options, epoch, &link_flags)?;
+    let paths = cargo_build::build(
+        &project,
+        &triples,
+        &options,
+        epoch,
+        &build_std_toolchains,
+        &link_flags,
+    )?;
     out.detail(&format!(
         "cargo built {} binaries in {:.1} s",
         paths.len(),

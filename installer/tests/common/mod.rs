@@ -22,6 +22,7 @@ use fastmusl_dist::rust_std::StdSource;
 use xtask::{
     default_sysroot_root,
     dist::{DistRequest, InstallerBuild, run},
+    platforms::PlatformTable,
     project_root,
     signing::generate_keypair,
     sysroot::{SysrootRequest, build_or_reuse},
@@ -276,13 +277,16 @@ impl Sandbox {
 
     /// Plain `cargo <args>` in `dir`, nothing but the sandbox's environment.
     /// `cargo ARGS` in `dir`; for a `--target` without rustup's rust-std
-    /// here, as `cargo +nightly ARGS -Zbuild-std`.
+    /// here, as `cargo +NIGHTLY ARGS -Zbuild-std` with the table's pinned nightly.
     pub fn cargo(&self, dir: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
         let target = args
             .iter()
             .position(|a| *a == "--target")
             .and_then(|i| args.get(i + 1));
-        let std = target.map_or(StdSource::Prebuilt, |t| StdSource::for_target(t));
+        let std = target.map_or(StdSource::Prebuilt, |t| {
+            let pinned = PlatformTable::project().unwrap().common.build_std_toolchain;
+            StdSource::for_target(t, &pinned)
+        });
         let mut cmd = std.cargo(args);
         cmd.current_dir(dir);
         self.env(&mut cmd);
