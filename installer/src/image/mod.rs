@@ -362,7 +362,7 @@ pub fn run(mut args: ImageArgs, out: &crate::Output, add_targets: AddTargets) ->
 
     if let Some(dir) = &args.oci_dir {
         image.write_layout(dir, &name_tag.tag)?;
-        oci::attach_in_layout(dir, &attachments)?;
+        referrers::attach_in_layout(dir, &attachments)?;
         say(format!("wrote oci:{}:{}", dir.display(), name_tag.tag));
     }
     if let Some(file) = &args.oci_archive {

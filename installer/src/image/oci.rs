@@ -18,7 +18,6 @@ use oci_spec::image::{
 use serde::Serialize;
 
 use super::layer::{Layer, sha256_digest};
-use super::referrers::{Artifact, add_to_referrers_index, referrers_tag};
 
 /// The annotation an OCI layout's `index.json` names a tag with.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -234,45 +233,6 @@ impl Image {
     }
 }
 
-/// Adds artifacts to an OCI layout written before: their blobs, their
-/// manifests, and each into the referrers index under its subject's
-/// fallback tag (`sha256-<hex>`), as a registry without the referrers API
-/// keeps them. An artifact already listed is not listed twice.
-pub fn attach_in_layout(dir: &Path, artifacts: &[Artifact]) -> Result<()> {
-    let index_file = dir.join("index.json");
-    let blob_dir = dir.join("blobs/sha256");
-    let mut index: oci_spec::image::ImageIndex =
-        serde_json::from_slice(&std::fs::read(&index_file)?)
-            .with_context(|| format!("reading {}", index_file.display()))?;
-    let mut manifests = index.manifests().clone();
-    for artifact in artifacts {
-        for blob in artifact.blobs.iter().chain([&artifact.manifest]) {
-            write_atomically(&blob_dir.join(hex_of(&blob.digest)), &blob.bytes)?;
-        }
-        let tag = referrers_tag(&artifact.subject);
-        let position = manifests.iter().position(|d| ref_name(d) == Some(&tag));
-        let existing = match position {
-            Some(i) => Some(
-                std::fs::read(blob_dir.join(hex_of(manifests[i].digest().as_ref())))
-                    .with_context(|| format!("reading the referrers index {tag}"))?,
-            ),
-            None => None,
-        };
-        let Some(updated) = add_to_referrers_index(existing.as_deref(), artifact)? else {
-            continue;
-        };
-        write_atomically(&blob_dir.join(hex_of(&updated.digest)), &updated.bytes)?;
-        let mut descriptor = updated.descriptor()?;
-        descriptor.set_annotations(Some(HashMap::from([(REF_NAME.to_owned(), tag)])));
-        match position {
-            Some(i) => manifests[i] = descriptor,
-            None => manifests.push(descriptor),
-        }
-    }
-    index.set_manifests(manifests);
-    write_atomically(&index_file, &canonical_json(&index)?)
-}
-
 const LAYOUT_VERSION: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 
 fn layout_index(manifests: Vec<Descriptor>) -> Result<Vec<u8>> {
@@ -284,7 +244,7 @@ fn layout_index(manifests: Vec<Descriptor>) -> Result<Vec<u8>> {
     canonical_json(&index)
 }
 
-fn ref_name(descriptor: &Descriptor) -> Option<&str> {
+pub fn ref_name(descriptor: &Descriptor) -> Option<&str> {
     descriptor
         .annotations()
         .as_ref()
@@ -347,7 +307,7 @@ pub fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("fastmusl-tmp");
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))

@@ -11,13 +11,16 @@
 //! is that index's update, shared by registries and OCI layouts; adding an
 //! artifact already listed changes nothing.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::Path,
+};
 
 use anyhow::{Context, Result};
 use oci_spec::image::MediaType;
 use serde_json::{Value, json};
 
-use super::oci::{Blob, canonical_json};
+use super::oci::{Blob, REF_NAME, canonical_json, hex_of, ref_name, write_atomically};
 
 /// The empty config of artifacts (`{}`), as the image spec defines it.
 pub const EMPTY_CONFIG_TYPE: &str = "application/vnd.oci.empty.v1+json";
@@ -135,6 +138,45 @@ pub fn add_to_referrers_index(
         MediaType::ImageIndex,
         canonical_json(&index)?,
     )))
+}
+
+/// Adds artifacts to an OCI layout written before: their blobs, their
+/// manifests, and each into the referrers index under its subject's
+/// fallback tag (`sha256-<hex>`), as a registry without the referrers API
+/// keeps them. An artifact already listed is not listed twice.
+pub fn attach_in_layout(dir: &Path, artifacts: &[Artifact]) -> Result<()> {
+    let index_file = dir.join("index.json");
+    let blob_dir = dir.join("blobs/sha256");
+    let mut index: oci_spec::image::ImageIndex =
+        serde_json::from_slice(&std::fs::read(&index_file)?)
+            .with_context(|| format!("reading {}", index_file.display()))?;
+    let mut manifests = index.manifests().clone();
+    for artifact in artifacts {
+        for blob in artifact.blobs.iter().chain([&artifact.manifest]) {
+            write_atomically(&blob_dir.join(hex_of(&blob.digest)), &blob.bytes)?;
+        }
+        let tag = referrers_tag(&artifact.subject);
+        let position = manifests.iter().position(|d| ref_name(d) == Some(&tag));
+        let existing = match position {
+            Some(i) => Some(
+                std::fs::read(blob_dir.join(hex_of(manifests[i].digest().as_ref())))
+                    .with_context(|| format!("reading the referrers index {tag}"))?,
+            ),
+            None => None,
+        };
+        let Some(updated) = add_to_referrers_index(existing.as_deref(), artifact)? else {
+            continue;
+        };
+        write_atomically(&blob_dir.join(hex_of(&updated.digest)), &updated.bytes)?;
+        let mut descriptor = updated.descriptor()?;
+        descriptor.set_annotations(Some(HashMap::from([(REF_NAME.to_owned(), tag)])));
+        match position {
+            Some(i) => manifests[i] = descriptor,
+            None => manifests.push(descriptor),
+        }
+    }
+    index.set_manifests(manifests);
+    write_atomically(&index_file, &canonical_json(&index)?)
 }
 
 #[cfg(test)]
