@@ -418,6 +418,31 @@ fn installer_hosts(targets: &[TargetTriple], build: &InstallerBuild) -> Result<V
     Ok(only.clone())
 }
 
+/// The caller's environment variables that change what cargo and rustc
+/// make of the same sources (flags, profiles, wrappers, nightly features
+/// that build scripts probe for under `RUSTC_BOOTSTRAP`), so that a
+/// release's installer has the same bytes whoever runs `dist`. The release
+/// build's own settings go on the command line.
+fn without_caller_build_settings(cmd: &mut std::process::Command) {
+    const EXACT: [&str; 8] = [
+        "RUSTC_BOOTSTRAP",
+        "RUSTFLAGS",
+        "RUSTDOCFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_ENCODED_RUSTDOCFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_INCREMENTAL",
+    ];
+    const PREFIXES: [&str; 3] = ["CARGO_BUILD_", "CARGO_PROFILE_", "CARGO_TARGET_"];
+    for (key, _) in std::env::vars_os() {
+        let Some(name) = key.to_str() else { continue };
+        if EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p)) {
+            cmd.env_remove(&key);
+        }
+    }
+}
+
 /// Builds the `fastmusl` binary for `sysroot`'s target as a static musl
 /// binary linked against that very sysroot: we ship what we eat. The cargo
 /// settings go on the command line, so no config file is touched; this
@@ -446,6 +471,7 @@ fn build_installer(sysroot: &Sysroot, build: &InstallerBuild) -> Result<PathBuf>
     .collect();
     let rustflags = format!("target.{triple}.rustflags={}", toml::Value::Array(remaps));
     let mut cmd = rust_std::cargo();
+    without_caller_build_settings(&mut cmd);
     sysroot.set_c_toolchain_env(&mut cmd);
     let output = cmd
         .current_dir(project_root())
@@ -464,9 +490,6 @@ fn build_installer(sysroot: &Sysroot, build: &InstallerBuild) -> Result<PathBuf>
         ])
         .env("CARGO_TARGET_DIR", &target_dir)
         .env("RUSTC", &rustc)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
         .output()
         .context("running cargo")?;
     if !output.status.success() {

@@ -7,7 +7,10 @@
 //! instead). The second `dist` also builds its fastmusl binary with a copy
 //! of the toolchain that lacks rust-src (with rust-src, rustc names std's
 //! sources by local paths), while the first uses the toolchain itself,
-//! which has it. No shipped file may hold a path of the build machine.
+//! which has it, under a caller's environment full of build settings
+//! (`RUSTC_BOOTSTRAP=1`, `RUSTFLAGS`, `CARGO_ENCODED_RUSTFLAGS`,
+//! `CARGO_BUILD_*`, `CARGO_PROFILE_*`), which `dist` must not let through.
+//! No shipped file may hold a path of the build machine.
 //!
 //! Packing and the installer's build are the same code for every target,
 //! and a clean installer build takes over two minutes on CI's two cores:
@@ -134,6 +137,23 @@ fn clean_rebuilds_and_their_releases_are_bit_identical_with_or_without_rust_src(
         InstallerBuild::default(),
         Some(project_root().join("target/dist-cache")),
     );
+    // What a developer's shell or a CI runner may export. Each changes the
+    // installer's bytes if cargo sees it (RUSTC_BOOTSTRAP through the
+    // nightly features that build scripts probe for).
+    let caller_settings = [
+        ("RUSTC_BOOTSTRAP", "1"),
+        ("RUSTFLAGS", "-Copt-level=1"),
+        ("CARGO_ENCODED_RUSTFLAGS", "-Cdebuginfo=1"),
+        ("CARGO_BUILD_RUSTFLAGS", "-Ccodegen-units=16"),
+        ("CARGO_PROFILE_RELEASE_DEBUG", "true"),
+        ("CARGO_PROFILE_RELEASE_LTO", "false"),
+        ("CARGO_INCREMENTAL", "1"),
+    ];
+    for (name, value) in caller_settings {
+        // SAFETY: this test binary holds this one test, so no other thread
+        // reads the environment meanwhile.
+        unsafe { std::env::set_var(name, value) };
+    }
     release(
         &fresh_root,
         &out_b,
@@ -144,6 +164,10 @@ fn clean_rebuilds_and_their_releases_are_bit_identical_with_or_without_rust_src(
         },
         None,
     );
+    for (name, _) in caller_settings {
+        // SAFETY: as above.
+        unsafe { std::env::remove_var(name) };
+    }
 
     let (a, b) = (file_hashes(&out_a), file_hashes(&out_b));
     let unsigned = |h: &[(String, String)]| -> Vec<(String, String)> {
