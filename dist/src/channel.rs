@@ -63,6 +63,11 @@ pub fn installer_artifact_name(version: &str, host: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SysrootRelease {
     pub version: String,
+    /// One line on the default flavor, from the pipeline's table, as
+    /// `FlavorRelease::summary` is for the others. Absent in releases made
+    /// before; older installers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
     /// The default flavor's sysroots, by Rust target triple: the table
     /// every installer reads, including those that know no flavors.
     pub target: BTreeMap<String, SysrootArtifact>,
@@ -88,6 +93,15 @@ impl SysrootRelease {
             self.target.get(triple)
         } else {
             self.flavor.get(flavor)?.target.get(triple)
+        }
+    }
+
+    /// One line on what `flavor` is, if the release says.
+    pub fn flavor_summary(&self, flavor: &str) -> Option<&str> {
+        if flavor == flavor::DEFAULT {
+            self.summary.as_deref()
+        } else {
+            self.flavor.get(flavor).map(|f| f.summary.as_str())
         }
     }
 
@@ -213,6 +227,7 @@ mod tests {
             release_timestamp: 1_773_964_800,
             sysroot: SysrootRelease {
                 version: "v".to_owned(),
+                summary: Some("fast".to_owned()),
                 flavor: BTreeMap::from([(
                     "secure".to_owned(),
                     FlavorRelease {
@@ -288,6 +303,13 @@ mod tests {
             &manifest.sysroot.target["x86_64-unknown-linux-musl"]
         );
         assert_eq!(manifest.sysroot.flavors(), ["default", "secure"]);
+        assert_eq!(manifest.sysroot.flavor_summary("default"), Some("fast"));
+        assert_eq!(manifest.sysroot.flavor_summary("secure"), Some("hardened"));
+        // A release from before the default flavor's summary still reads.
+        let before = manifest.to_toml().replace("summary = \"fast\"\n", "");
+        assert_ne!(before, manifest.to_toml());
+        let before = ChannelManifest::parse(&before).unwrap();
+        assert_eq!(before.sysroot.flavor_summary("default"), None);
         assert!(
             manifest
                 .sysroot

@@ -182,11 +182,9 @@ fn download(
     // ureq's overall `timeout` would replace the read timeout by the time
     // left to it, so the deadline is checked here, after every read (each
     // of which waits at most `limits.timeout`).
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(limits.timeout)
-        .timeout_read(limits.timeout)
-        .timeout_write(limits.timeout)
-        .build();
+    // The trusted roots include SSL_CERT_FILE's: a mirror behind a private
+    // CA. (The signed manifest, not TLS, is what fastmusl trusts.)
+    let agent = crate::tls::agent(&[], limits.timeout)?;
     let response = agent.get(url).call().map_err(|e| match e {
         ureq::Error::Status(code, _) => anyhow::anyhow!("{url}: the server answered HTTP {code}"),
         ureq::Error::Transport(t) if is_timeout(&t) => {

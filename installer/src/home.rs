@@ -82,8 +82,14 @@ impl FastmuslHome {
         self.root.join("state.toml")
     }
 
+    /// Where the last verified channel manifest is kept
+    /// (`manifest::LastVerified`).
+    pub fn channel_cache(&self) -> PathBuf {
+        self.root.join("channel")
+    }
+
     /// What fastmusl makes in its home; nothing else is ever removed.
-    pub const OWNED: [&str; 7] = [
+    pub const OWNED: [&str; 8] = [
         "sysroots",
         "cargo-config.toml",
         "state.toml",
@@ -91,6 +97,7 @@ impl FastmuslHome {
         "keys",
         "bin/fastmusl",
         "env",
+        "channel",
     ];
 
     /// Entries of the home that fastmusl did not make (relative paths): a

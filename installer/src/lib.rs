@@ -16,6 +16,8 @@ pub mod image;
 pub mod install;
 pub mod manifest;
 pub mod resolv_conf;
+pub mod suggest;
+pub mod tls;
 pub mod unpack;
 pub mod wiring;
 

@@ -106,9 +106,14 @@ enum TargetCommand {
         targets: Vec<String>,
     },
     /// List the targets the dist server offers (or only installed ones).
+    /// Without the network, the last channel manifest verified here.
     List {
         #[arg(long)]
         installed: bool,
+        /// Do not ask the dist server: list the last channel manifest
+        /// verified here, saying how old it is.
+        #[arg(long, conflicts_with = "installed")]
+        offline: bool,
     },
 }
 
@@ -144,7 +149,7 @@ fn run(command: Command, out: &Output) -> Result<()> {
                 out,
             ),
             TargetCommand::Remove { targets } => target::remove(&targets, out),
-            TargetCommand::List { installed } => target::list(installed, out),
+            TargetCommand::List { installed, offline } => target::list(installed, offline, out),
         },
         Command::Show => show::show(),
         Command::Update { allow_downgrade } => update::update(allow_downgrade, out),
@@ -174,5 +179,204 @@ fn run(command: Command, out: &Output) -> Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every `fastmusl …` command the README, the guide and the CI recipes
+    //! show parses with this CLI: a renamed flag or subcommand fails here
+    //! before a reader meets it.
+
+    use std::path::{Path, PathBuf};
+
+    use clap::{Parser, error::ErrorKind};
+
+    use super::Cli;
+
+    fn project_root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf()
+    }
+
+    /// A recipe's `${NAME:+ALT}` as the shell expands it where NAME is set:
+    /// ALT (`$$` is Cloud Build's escape of `$`).
+    fn with_alternatives_taken(line: &str) -> String {
+        let mut out = line.replace("$$", "$");
+        while let Some(start) = out.find("${") {
+            let Some(end) = out[start..].find('}').map(|e| start + e) else {
+                break;
+            };
+            let inner = &out[start + 2..end];
+            let replacement = match inner.split_once(":+") {
+                Some((_, alternative)) => alternative.to_owned(),
+                None => format!("VALUE_OF_{inner}"),
+            };
+            out.replace_range(start..=end, &replacement);
+        }
+        out
+    }
+
+    /// The words of a shell command line, up to a pipe, `&&`, `;`, a
+    /// redirection or a comment; quotes keep spaces.
+    fn words(line: &str) -> Vec<String> {
+        let line = with_alternatives_taken(line);
+        let mut words = Vec::new();
+        let mut word = String::new();
+        let mut quote = None;
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), c) => word.push(c),
+                (None, '\'' | '"') => quote = Some(c),
+                (None, '|' | ';' | '>' | '&' | '#') if word.is_empty() => break,
+                (None, c) if c.is_whitespace() => {
+                    if !word.is_empty() {
+                        words.push(std::mem::take(&mut word));
+                    }
+                }
+                (None, c) => word.push(c),
+            }
+        }
+        if !word.is_empty() {
+            words.push(word);
+        }
+        words
+    }
+
+    /// `fastmusl` commands in a document: (line, command, whether it stands
+    /// in a code block or a shell recipe as something to run).
+    fn commands_in(text: &str, all_lines_are_code: bool) -> Vec<(usize, String, bool)> {
+        let mut found = Vec::new();
+        let mut in_code = all_lines_are_code;
+        let mut pending: Option<(usize, String)> = None;
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("```") {
+                in_code = !in_code;
+                continue;
+            }
+            if in_code {
+                let trimmed = line
+                    .trim()
+                    .trim_start_matches("$ ")
+                    .trim_start_matches("- ");
+                let continued = match pending.take() {
+                    Some((start, head)) => Some((start, format!("{head} {trimmed}"))),
+                    None => trimmed
+                        .find("fastmusl ")
+                        .filter(|at| {
+                            // At the start, or after `run:`, `&&`, `|`.
+                            let before = trimmed[..*at].trim_end();
+                            before.is_empty()
+                                || ["run:", "&&", "|", ";", "then", "do"]
+                                    .iter()
+                                    .any(|s| before.ends_with(s))
+                        })
+                        .map(|at| (n + 1, trimmed[at..].to_owned())),
+                };
+                if let Some((start, command)) = continued {
+                    match command.strip_suffix('\\') {
+                        Some(head) => pending = Some((start, head.trim_end().to_owned())),
+                        None => found.push((start, command, true)),
+                    }
+                }
+            } else {
+                for (i, span) in line.split('`').enumerate() {
+                    if i % 2 == 1 && span.starts_with("fastmusl ") {
+                        found.push((n + 1, span.to_owned(), false));
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    fn documents() -> Vec<(PathBuf, bool)> {
+        let root = project_root();
+        let mut docs = vec![
+            (root.join("README.md"), false),
+            (root.join("ARCHITECTURE.md"), false),
+        ];
+        for dir in ["docs", "ci/examples", "ci/setup-fastmusl"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_file() {
+                    let markdown = path.extension().is_some_and(|e| e == "md");
+                    docs.push((path, !markdown));
+                }
+            }
+        }
+        docs
+    }
+
+    #[test]
+    fn every_fastmusl_command_shown_parses() {
+        let mut checked = 0;
+        let mut failures = Vec::new();
+        for (path, all_code) in documents() {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (line, command, to_run) in commands_in(&text, all_code) {
+                let argv = words(&command);
+                checked += 1;
+                match Cli::try_parse_from(&argv) {
+                    Ok(_) => {}
+                    // Prose names a command without its arguments
+                    // (`fastmusl target add`); a code block may not.
+                    Err(e)
+                        if !to_run
+                            && matches!(
+                                e.kind(),
+                                ErrorKind::MissingRequiredArgument
+                                    | ErrorKind::MissingSubcommand
+                                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                            ) => {}
+                    // Prose names an option (`fastmusl image --push`).
+                    Err(e)
+                        if !to_run
+                            && e.kind() == ErrorKind::InvalidValue
+                            && argv.last().is_some_and(|w| w.starts_with("--")) => {}
+                    Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp) => {}
+                    Err(e) => failures.push(format!(
+                        "{}:{line}: `{command}`: {}",
+                        path.strip_prefix(project_root()).unwrap().display(),
+                        e.render().to_string().lines().next().unwrap_or_default()
+                    )),
+                }
+            }
+        }
+        assert!(checked > 40, "only {checked} commands found");
+        assert!(
+            failures.is_empty(),
+            "commands that do not parse:\n{}",
+            failures.join("\n")
+        );
+    }
+
+    #[test]
+    fn commands_are_found_in_code_blocks_recipes_and_prose() {
+        let text = "Run `fastmusl target add T --flavor secure` or `cargo x`.\n\
+                    ```sh\n$ fastmusl image --tag a:b \\\n    --oci-dir d   # a comment\n\
+                    cargo build && fastmusl doctor\n```\n";
+        let found = commands_in(text, false);
+        let commands: Vec<&str> = found.iter().map(|(_, c, _)| c.as_str()).collect();
+        assert_eq!(
+            commands,
+            [
+                "fastmusl target add T --flavor secure",
+                "fastmusl image --tag a:b --oci-dir d   # a comment",
+                "fastmusl doctor"
+            ]
+        );
+        assert_eq!(
+            words("fastmusl image --oci-dir d   # a comment"),
+            ["fastmusl", "image", "--oci-dir", "d"]
+        );
+        assert!(Cli::try_parse_from(words("fastmusl target add --no-such-flag x")).is_err());
+        assert_eq!(
+            words("fastmusl image $${R:+--revision \"$$R\"} --push x"),
+            ["fastmusl", "image", "--revision", "$R", "--push", "x"]
+        );
     }
 }

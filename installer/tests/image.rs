@@ -249,6 +249,76 @@ fn a_two_arch_image_is_pushed_read_back_unpacked_and_runs_as_nonroot_trusting_it
     assert!(stdout.contains("verified: HTTP/1.0 200 ok"), "{stdout}");
 }
 
+/// A registry that speaks only HTTPS, with a certificate from a private
+/// CA: a push without that CA is refused (plain HTTP to a loopback
+/// registry, as without `--registry-ca`; another CA fails the TLS check),
+/// nothing is stored, and `--registry-ca` pushes the image and its SBOM,
+/// which skopeo, trusting the same CA, reads back. A file that holds no
+/// certificate is refused before anything is sent.
+#[test]
+fn a_registry_behind_a_private_ca_is_pushed_to_with_registry_ca() {
+    let probes = probes();
+    let pki = Pki::new();
+    let other_ca = Pki::new();
+    let registry = Registry::start_tls(&pki);
+    let reference = format!("{}/team/private:v1", registry.host);
+    let push = |extra: &[&str]| {
+        let mut args = vec![
+            "--bin",
+            path_str(&probes.amd64),
+            "--tag",
+            "private:v1",
+            "--push",
+            &reference,
+        ];
+        args.extend_from_slice(extra);
+        image(&args, &[])
+    };
+    let not_a_certificate = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(not_a_certificate.path(), "not a certificate\n").unwrap();
+    for (extra, expected) in [
+        (vec![], "HTTP 400"),
+        // (The other CA has the same name, so rustls takes it for the
+        // issuer and then finds the signature wrong.)
+        (
+            vec!["--registry-ca", path_str(&other_ca.ca())],
+            "invalid peer certificate: BadSignature",
+        ),
+        (
+            vec!["--registry-ca", path_str(not_a_certificate.path())],
+            "no PEM certificate in it",
+        ),
+    ] {
+        let out = push(&extra);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{extra:?} pushed");
+        assert!(stderr.contains(expected), "{extra:?}: {stderr}");
+        assert!(registry.stored_blobs().is_empty(), "{extra:?}");
+    }
+
+    let out = push(&["--registry-ca", path_str(&pki.ca())]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let tags = registry.tags("team/private");
+    assert!(tags.contains(&"v1".to_owned()), "{tags:?}");
+    assert!(
+        tags.iter().any(|t| t.starts_with("sha256-")),
+        "no SBOM: {tags:?}"
+    );
+    let certs = tempfile::tempdir().unwrap();
+    std::fs::copy(pki.ca(), certs.path().join("ca.crt")).unwrap();
+    let manifest = skopeo_json(&[
+        "inspect",
+        "--raw",
+        "--cert-dir",
+        path_str(certs.path()),
+        &format!("docker://{reference}"),
+    ]);
+    assert_eq!(
+        manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json",
+        "{manifest}"
+    );
+}
+
 #[test]
 fn without_the_test_ca_the_client_in_the_image_refuses_the_server() {
     let probes = probes();

@@ -499,6 +499,111 @@ fn flip_byte(path: &std::path::Path) {
 }
 
 /// Refused with `expected` in the message; no sysroot, no config change.
+/// `target list` names each flavor with its summary from the table (the
+/// default flavor's through the channel's `summary`), answers from the last
+/// manifest verified here when the server cannot be reached or with
+/// `--offline` (saying so and how old it is; refusing a kept manifest
+/// altered in the home), and a mistyped target or flavor is answered with
+/// the name meant.
+#[test]
+fn target_list_works_offline_and_a_mistyped_name_gets_the_one_meant() {
+    let server = HttpServer::serve(&release().dir);
+    let mut sb = Sandbox::new(&server.url);
+    let table = xtask::platforms::PlatformTable::project().unwrap();
+
+    assert_refused(
+        &sb,
+        &["target", "list", "--offline"],
+        "no channel manifest has been verified",
+    );
+    let online = sb.fastmusl_ok(&["target", "list"]);
+    let told = text(&online.stderr);
+    for flavor in &table.flavor {
+        assert!(
+            told.contains(&format!("  {}: {}\n", flavor.name, flavor.summary)),
+            "{told}"
+        );
+    }
+    assert!(text(&online.stdout).contains(&format!("{X86_64}  flavors: default, secure\n")));
+
+    // The server goes away (nothing listens on the discard port).
+    sb.dist_server = "http://127.0.0.1:9".to_owned();
+    for args in [&["target", "list"][..], &["target", "list", "--offline"]] {
+        let offline = sb.fastmusl_ok(args);
+        assert_eq!(text(&offline.stdout), text(&online.stdout), "{args:?}");
+        let told = text(&offline.stderr);
+        assert!(
+            told.contains(&format!("from {}, as verified ", server.url))
+                && told.contains(" ago (released ")
+                && told.contains("; offline"),
+            "{args:?}: {told}"
+        );
+        assert_eq!(
+            told.contains("cannot reach http://127.0.0.1:9"),
+            args.len() == 2,
+            "{told}"
+        );
+    }
+    let kept = sb
+        .fastmusl_home()
+        .join("channel")
+        .join(fastmusl_dist::channel::manifest_file_name("stable"));
+    let original = std::fs::read_to_string(&kept).unwrap();
+    std::fs::write(&kept, original.replace("secure", "secvre")).unwrap();
+    assert_refused(
+        &sb,
+        &["target", "list", "--offline"],
+        "refusing the channel manifest kept in",
+    );
+    std::fs::write(&kept, original).unwrap();
+
+    sb.dist_server = server.url.clone();
+    for (args, meant) in [
+        (
+            &["target", "add", "x86_64-unknown-linux-gnu"][..],
+            "; did you mean `x86_64-unknown-linux-musl`?",
+        ),
+        (
+            &["target", "add", X86_64, "--flavor", "secur"][..],
+            "; did you mean `secure`?",
+        ),
+    ] {
+        assert_refused(&sb, args, meant);
+    }
+    let armv7 = "armv7-unknown-linux-musleabihf";
+    if release_targets().iter().any(|t| t == armv7) {
+        assert_refused(
+            &sb,
+            &["target", "add", "armv7-unknown-linux-musl"],
+            &format!("; did you mean `{armv7}`?"),
+        );
+    }
+}
+
+/// A dist server (a mirror, say) behind a private CA: refused as an unknown
+/// issuer, and trusted once `SSL_CERT_FILE` names the CA, which adds to
+/// Mozilla's roots.
+#[test]
+fn a_dist_server_behind_a_private_ca_is_trusted_through_ssl_cert_file() {
+    let pki = common::containers::Pki::new();
+    let server = HttpServer::serve_tls(&release().dir, &pki);
+    let sb = Sandbox::new(&server.url);
+    let refused = sb.fastmusl(&["target", "list"]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("UnknownIssuer"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let listed = sb
+        .fastmusl_command(&["target", "list"])
+        .env("SSL_CERT_FILE", pki.ca())
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    assert!(text(&listed.stdout).contains(&format!("{X86_64}  flavors: default, secure")));
+}
+
 fn assert_refused(sb: &Sandbox, args: &[&str], expected: &str) {
     let before_config = std::fs::read(sb.cargo_config()).ok();
     let out = sb.fastmusl(args);

@@ -243,6 +243,10 @@ pub fn run(request: &DistRequest) -> Result<DistOutput> {
         release_timestamp,
         sysroot: SysrootRelease {
             version: version.clone(),
+            summary: flavors
+                .iter()
+                .find(|f| f.name == flavor::DEFAULT)
+                .map(|f| f.summary.clone()),
             target: targets,
             flavor: other_flavors,
         },

@@ -17,7 +17,7 @@ use fastmusl::{
     dist_server::DistServer,
     home::{FastmuslHome, InstallState, Installed, write_atomic},
     install::install_sysroot,
-    manifest,
+    manifest, suggest,
     wiring::{self, Wanted},
 };
 use fastmusl_dist::{channel::SysrootRelease, flavor};
@@ -188,12 +188,13 @@ pub fn remove(targets: &[String], out: &Output) -> Result<()> {
         if !state.targets.contains_key(triple) {
             let installed: Vec<&str> = state.targets.keys().map(String::as_str).collect();
             bail!(
-                "{triple} is not installed (installed: {})",
+                "{triple} is not installed (installed: {}){}",
                 if installed.is_empty() {
                     "none".to_owned()
                 } else {
                     installed.join(", ")
-                }
+                },
+                suggest::did_you_mean(triple, installed.iter().copied())
             );
         }
     }
@@ -256,9 +257,10 @@ fn wanted_sysroots(
     let flavors = release.flavors();
     if !flavors.contains(&options.flavor.as_str()) {
         bail!(
-            "{server} offers no `{}` flavor; flavors: {}",
+            "{server} offers no `{}` flavor; flavors: {}{}",
             options.flavor,
-            flavors.join(", ")
+            flavors.join(", "),
+            suggest::did_you_mean(&options.flavor, flavors.iter().copied())
         );
     }
     options
@@ -273,9 +275,10 @@ fn wanted_sysroots(
                     .map(String::as_str)
                     .collect();
                 bail!(
-                    "{server} has no sysroot for `{}`; available targets: {}",
+                    "{server} has no sysroot for `{}`; available targets: {}{}",
                     flavor::describe(triple, &options.flavor),
-                    available.join(", ")
+                    available.join(", "),
+                    suggest::did_you_mean(triple, available.iter().copied())
                 );
             };
             Ok(Wanted {
@@ -287,7 +290,10 @@ fn wanted_sysroots(
         .collect()
 }
 
-pub fn list(installed_only: bool, out: &Output) -> Result<()> {
+/// The targets the channel offers, from the server; where it cannot be
+/// reached (or with `offline`), from the last manifest this home verified,
+/// saying how old that is.
+pub fn list(installed_only: bool, offline: bool, out: &Output) -> Result<()> {
     let home = FastmuslHome::from_env()?;
     let state = InstallState::load(&home)?;
     if installed_only {
@@ -297,14 +303,55 @@ pub fn list(installed_only: bool, out: &Output) -> Result<()> {
         return Ok(());
     }
     let server = DistServer::from_env()?;
-    let verified =
-        manifest::fetch_verified(&server, &home, state.accepted_release_timestamp, false)?;
-    let release = &verified.manifest.sysroot;
-    out.info(&format!(
-        "sysroot {} from {}",
-        release.version,
-        server.describe()
-    ));
+    let fetched = if offline {
+        None
+    } else {
+        match manifest::fetch(&server) {
+            Ok(fetched) => Some(fetched),
+            Err(e) => {
+                out.warn(&format!(
+                    "cannot reach {}: {e:#}; listing the last channel manifest verified here",
+                    server.describe()
+                ));
+                None
+            }
+        }
+    };
+    let release = match fetched {
+        Some(fetched) => {
+            let verified = manifest::verify_fetched(
+                fetched,
+                &server,
+                &home,
+                state.accepted_release_timestamp,
+                false,
+            )?;
+            out.info(&format!(
+                "sysroot {} from {}",
+                verified.manifest.sysroot.version,
+                server.describe()
+            ));
+            verified.manifest.sysroot
+        }
+        None => {
+            let Some(last) = manifest::LastVerified::load(&home)? else {
+                bail!(
+                    "no channel manifest has been verified in {} yet, so there is nothing to list \
+                     offline: run `fastmusl target list` once with {} reachable",
+                    home.root.display(),
+                    server.describe()
+                );
+            };
+            out.info(&format!(
+                "sysroot {} from {}, as verified {} (released {}); offline",
+                last.manifest.sysroot.version,
+                last.server,
+                last.age(),
+                last.manifest.date
+            ));
+            last.manifest.sysroot
+        }
+    };
     for triple in release.target.keys() {
         let flavors: Vec<&str> = release
             .flavors()
@@ -319,10 +366,10 @@ pub fn list(installed_only: bool, out: &Output) -> Result<()> {
     }
     out.info("flavors:");
     for name in release.flavors() {
-        let summary = match release.flavor.get(name) {
-            Some(f) => f.summary.as_str(),
-            None => "mimalloc as musl's allocator",
-        };
+        // Releases before the default flavor's summary say nothing of it.
+        let summary = release
+            .flavor_summary(name)
+            .unwrap_or("mimalloc as musl's allocator");
         out.info(&format!("  {name}: {summary}"));
     }
     Ok(())

@@ -17,7 +17,7 @@ use base64::Engine;
 use serde::Deserialize;
 
 /// `--creds`, as the commands that speak to a registry take it.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct CredsArg {
     /// Registry credentials, instead of the auth files of docker/podman.
     #[arg(

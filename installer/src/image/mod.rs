@@ -106,7 +106,7 @@ pub struct ImageArgs {
     #[arg(long, value_name = "ENGINE")]
     load: Option<engine::Engine>,
     #[command(flatten)]
-    creds: credentials::CredsArg,
+    access: registry::AccessArgs,
     /// Where the binary goes in the image [default: /app/<its file name>].
     #[arg(long, value_name = "PATH")]
     path: Option<String>,
@@ -399,7 +399,7 @@ pub fn run(mut args: ImageArgs, out: &crate::Output, add_targets: AddTargets) ->
             &attachments,
             signing,
             reference,
-            args.creds.creds.as_deref(),
+            &args.access,
             progress,
         )?;
         say(format!(
@@ -902,12 +902,10 @@ fn push_image(
     attachments: &[referrers::Artifact],
     signing: Option<(&p256::ecdsa::SigningKey, &provenance::Provenance)>,
     reference: &Reference,
-    explicit_creds: Option<&str>,
+    access: &registry::AccessArgs,
     progress: bool,
 ) -> Result<PushReport> {
-    let credentials = credentials::find(&reference.registry, explicit_creds)?;
-    let limits = crate::dist_server::DownloadLimits::from_env()?;
-    let mut registry = registry::Registry::new(reference, credentials, limits.timeout);
+    let mut registry = registry::Registry::connect(reference, access)?;
     let mut report = PushReport::default();
     upload_blobs(&mut registry, &image.blobs, &mut report, progress)?;
     if image.index.is_some() {

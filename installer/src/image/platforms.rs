@@ -135,8 +135,9 @@ pub fn resolve(
         for name in &missing {
             let Some(platform) = find(name, &offered)? else {
                 bail!(
-                    "fastmusl has no target for {name}; its platforms: {}",
-                    offered.keys().cloned().collect::<Vec<_>>().join(", ")
+                    "fastmusl has no target for {name}; its platforms: {}{}",
+                    offered.keys().cloned().collect::<Vec<_>>().join(", "),
+                    crate::suggest::did_you_mean(name, offered.keys().map(String::as_str))
                 );
             };
             let triple = offered[platform].clone();

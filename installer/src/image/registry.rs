@@ -11,12 +11,12 @@
 //! HTTP (the same rule as for dist servers); credentials never go over
 //! plain HTTP to anything else.
 
-use std::time::Duration;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow, bail};
 use oci_spec::image::MediaType;
 
-use super::credentials::Credentials;
+use super::credentials::{Credentials, CredsArg};
 use super::oci::Blob;
 use super::reference::Reference;
 use crate::dist_server::{host_of, is_loopback};
@@ -32,30 +32,41 @@ pub struct Registry {
     display: String,
 }
 
+/// How the commands that speak to a registry reach it: its credentials,
+/// and the certificate authorities of a registry behind a private CA.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AccessArgs {
+    #[command(flatten)]
+    pub creds: CredsArg,
+    /// A PEM file of CA certificates to trust for the registry, beside
+    /// Mozilla's roots and those of SSL_CERT_FILE (for a registry behind a
+    /// private CA); implies HTTPS, a loopback registry's too. Repeatable.
+    #[arg(long = "registry-ca", value_name = "FILE")]
+    pub registry_ca: Vec<PathBuf>,
+}
+
 impl Registry {
-    pub fn new(
-        reference: &Reference,
-        credentials: Option<Credentials>,
-        timeout: Duration,
-    ) -> Registry {
+    /// A client for `reference`'s repository: HTTPS, with the trusted roots
+    /// of `crate::tls`; plain HTTP only for a loopback registry given no
+    /// `--registry-ca`.
+    pub fn connect(reference: &Reference, access: &AccessArgs) -> Result<Registry> {
+        let credentials =
+            super::credentials::find(&reference.registry, access.creds.creds.as_deref())?;
+        let limits = crate::dist_server::DownloadLimits::from_env()?;
         let host = reference.api_host();
-        let scheme = if is_loopback(host_of(host)) {
+        let scheme = if is_loopback(host_of(host)) && access.registry_ca.is_empty() {
             "http"
         } else {
             "https"
         };
-        Registry {
-            agent: ureq::AgentBuilder::new()
-                .timeout_connect(timeout)
-                .timeout_read(timeout)
-                .timeout_write(timeout)
-                .build(),
+        Ok(Registry {
+            agent: crate::tls::agent(&access.registry_ca, limits.timeout)?,
             base: format!("{scheme}://{host}"),
             repository: reference.repository.clone(),
             credentials,
             authorization: None,
             display: reference.registry.clone(),
-        }
+        })
     }
 
     /// Whether the registry already has `digest` in this repository.

@@ -17,11 +17,10 @@ use anyhow::{Context, Result, bail};
 use p256::ecdsa::VerifyingKey;
 use serde_json::Value;
 
-use super::credentials;
 use super::oci::hex_of;
 use super::provenance;
 use super::reference::Reference;
-use super::registry::Registry;
+use super::registry::{AccessArgs, Registry};
 use super::signing;
 
 #[derive(Debug, clap::Args)]
@@ -34,7 +33,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "PUB")]
     key: PathBuf,
     #[command(flatten)]
-    creds: credentials::CredsArg,
+    access: AccessArgs,
 }
 
 /// The largest signature payload or envelope read.
@@ -47,9 +46,7 @@ pub fn run(args: &VerifyArgs, out: &crate::Output) -> Result<()> {
         None => (args.reference.as_str(), None),
     };
     let reference = Reference::parse(name, Some("latest")).context("the image reference")?;
-    let credentials = credentials::find(&reference.registry, args.creds.creds.as_deref())?;
-    let limits = crate::dist_server::DownloadLimits::from_env()?;
-    let mut registry = Registry::new(&reference, credentials, limits.timeout);
+    let mut registry = Registry::connect(&reference, &args.access)?;
     let wanted = pinned.unwrap_or(&reference.tag);
     let top = registry
         .get_manifest(wanted)?

@@ -63,10 +63,28 @@ pub struct Registry {
 impl Registry {
     /// A registry; `extra` is appended to its config.yml (auth, read-only).
     pub fn start(extra: &str) -> Registry {
+        Self::start_with(extra, "")
+    }
+
+    /// A registry that speaks only HTTPS, with the PKI's server certificate
+    /// (for 127.0.0.1).
+    pub fn start_tls(pki: &Pki) -> Registry {
+        let d = pki.dir.path();
+        Self::start_with(
+            "",
+            &format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                d.join("server.pem").display(),
+                d.join("server.key").display()
+            ),
+        )
+    }
+
+    fn start_with(extra: &str, http_extra: &str) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n{extra}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n{extra}\nhttp:\n  addr: 127.0.0.1:{port}\n{http_extra}",
             dir.path().join("data").display()
         );
         let config_file = dir.path().join("config.yml");

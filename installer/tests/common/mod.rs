@@ -158,6 +158,40 @@ impl HttpServer {
     }
 }
 
+impl HttpServer {
+    /// The same over HTTPS, with `pki`'s server certificate (127.0.0.1):
+    /// a dist server behind a private CA.
+    pub fn serve_tls(dir: &Path, pki: &containers::Pki) -> HttpServer {
+        const SERVER: &str = "import functools, http.server, ssl, sys
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(sys.argv[2], sys.argv[3])
+httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+print(httpd.server_address[1], flush=True)
+httpd.serve_forever()
+";
+        let mut child = Command::new("python3")
+            .args(["-c", SERVER])
+            .arg(dir)
+            .arg(pki.dir.path().join("server.pem"))
+            .arg(pki.dir.path().join("server.key"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("{line}"));
+        HttpServer {
+            child,
+            url: format!("https://127.0.0.1:{port}"),
+        }
+    }
+}
+
 impl Drop for HttpServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
