@@ -50,6 +50,25 @@ use musl_build::MuslBuild;
 /// The Linux UAPI header directories copied into the sysroot.
 pub const UAPI_DIRS: [&str; 3] = ["linux", "asm", "asm-generic"];
 
+/// Where a sysroot keeps the licenses of what it holds, one directory per
+/// component: libc.a and libc++.a go into users' binaries, and MIT and
+/// Apache-2.0 ask that their notices travel with copies.
+pub const LICENSES_DIR: &str = "share/licenses";
+
+/// Copies each component's license file (from its pinned, unpacked
+/// source; the UAPI headers' from the Debian package they come from) to
+/// `share/licenses/<component>/`.
+fn copy_licenses(stage: &Path, licenses: &[(&str, PathBuf)]) -> Result<()> {
+    for (component, file) in licenses {
+        let dir = stage.join(LICENSES_DIR).join(component);
+        std::fs::create_dir_all(&dir)?;
+        let name = file.file_name().context("a license file has a name")?;
+        std::fs::copy(file, dir.join(name))
+            .with_context(|| format!("copying {component}'s license {}", file.display()))?;
+    }
+    Ok(())
+}
+
 /// The files of optimized-routines' `string/aarch64/` that the wrappers in
 /// patches/musl/0003 include (from `src/string/aarch64/optimized-routines/`,
 /// a directory musl's build does not glob), and its licence.
@@ -504,6 +523,24 @@ pub fn build_or_reuse(request: &SysrootRequest) -> Result<PathBuf> {
         libcxx_started.elapsed().as_secs_f64()
     );
     let tools = wrappers::write_wrappers(&stage_default, &inputs.platform)?;
+    let mut licenses = vec![
+        ("musl", musl_dir.join("COPYRIGHT")),
+        ("mimalloc", mimalloc_dir.join("LICENSE")),
+        ("llvm-runtimes", runtimes_dir.join("LICENSE.TXT")),
+        (
+            "linux-uapi-headers",
+            Path::new("/usr/share/doc")
+                .join(&inputs.platform.uapi_package)
+                .join("copyright"),
+        ),
+    ];
+    if optimized_routines.is_some() {
+        licenses.push((
+            "optimized-routines",
+            build_dir.join("optimized-routines/LICENSE"),
+        ));
+    }
+    copy_licenses(&stage_default, &licenses)?;
 
     let record = BuildRecord {
         inputs_sha256: fingerprint,

@@ -242,7 +242,7 @@ fn wrappers_name_the_package_of_a_missing_tool() {
 fn the_manifest_records_versions_pins_and_flags() {
     for_each_target(|triple| {
         let s = sysroot(triple);
-        assert_eq!(s.manifest.version, "musl1.2.6-mimalloc3.4.3-r9");
+        assert_eq!(s.manifest.version, "musl1.2.6-mimalloc3.4.3-r10");
         assert_eq!(s.manifest.target, triple);
         // The wiring contract: tools by relative path, static linking
         // stated, and the table's emulator.
@@ -250,6 +250,37 @@ fn the_manifest_records_versions_pins_and_flags() {
         assert_eq!(wiring.linker, format!("bin/{triple}-ld"));
         assert_eq!(wiring.rustflags, ["-C", "target-feature=+crt-static"]);
         assert_eq!(wiring.runner.emulator, s.platform.emulator, "{triple}");
+        // The nightly that builds std where rustup ships none: the table's
+        // pin, dated.
+        let pinned = xtask::platforms::PlatformTable::project()
+            .unwrap()
+            .common
+            .build_std_toolchain;
+        assert!(pinned.starts_with("nightly-20"), "{pinned}");
+        assert_eq!(wiring.build_std_toolchain.as_deref(), Some(pinned.as_str()));
+        // The licenses of what goes into users' binaries travel with it.
+        let licenses = s.dir.join(xtask::sysroot::LICENSES_DIR);
+        for (file, opening) in [
+            (
+                "musl/COPYRIGHT",
+                "musl as a whole is licensed under the following standard MIT license",
+            ),
+            ("mimalloc/LICENSE", "MIT License"),
+            (
+                "llvm-runtimes/LICENSE.TXT",
+                "The LLVM Project is under the Apache License v2.0 with LLVM Exceptions",
+            ),
+            ("linux-uapi-headers/copyright", "Format: "),
+        ] {
+            let text = std::fs::read_to_string(licenses.join(file))
+                .unwrap_or_else(|e| panic!("{triple}: {file}: {e}"));
+            assert!(text.contains(opening), "{triple}: {file}");
+        }
+        assert_eq!(
+            licenses.join("optimized-routines/LICENSE").is_file(),
+            s.platform.arm_optimized_routines,
+            "{triple}"
+        );
         // C++: the wrapper, libc++ as the library crates link, its headers
         // and archive, and what it was built with.
         assert_eq!(

@@ -103,7 +103,7 @@ fn read(name: &str) -> (Vec<u8>, String) {
 #[test]
 fn the_manifest_lists_every_artifact_with_size_and_hash() {
     let r = release();
-    assert_eq!(r.manifest.sysroot.version, "musl1.2.6-mimalloc3.4.3-r9");
+    assert_eq!(r.manifest.sysroot.version, "musl1.2.6-mimalloc3.4.3-r10");
     // Every flavor the table declares, each with every target.
     let flavors: Vec<String> = xtask::platforms::PlatformTable::project()
         .unwrap()
@@ -130,7 +130,7 @@ fn the_manifest_lists_every_artifact_with_size_and_hash() {
     // The signature's trusted comment carries file, version and timestamp.
     let (data, sig) = read("channel-stable.toml");
     let comment = verify("channel-stable.toml", &data, &sig, &[throwaway_key()]).unwrap();
-    assert_eq!(comment.get("version"), Some("musl1.2.6-mimalloc3.4.3-r9"));
+    assert_eq!(comment.get("version"), Some("musl1.2.6-mimalloc3.4.3-r10"));
     assert_eq!(
         comment.get("timestamp"),
         Some(r.manifest.release_timestamp.to_string().as_str())
@@ -149,7 +149,11 @@ fn check_sysroot_artifact(
     let artifact = &sysroot.artifact;
     assert_eq!(
         artifact.url,
-        fastmusl_dist::channel::sysroot_artifact_name("musl1.2.6-mimalloc3.4.3-r9", flavor, triple)
+        fastmusl_dist::channel::sysroot_artifact_name(
+            "musl1.2.6-mimalloc3.4.3-r10",
+            flavor,
+            triple
+        )
     );
     let bytes = std::fs::read(dir.join(&artifact.url)).unwrap();
     assert_eq!(bytes.len() as u64, artifact.size, "{triple}");
