@@ -30,6 +30,7 @@ mod registry;
 mod rootfs;
 mod sbom;
 mod signing;
+mod spec;
 mod verify;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -1210,7 +1211,7 @@ fn json_summary(
         .collect();
     let mut summary = serde_json::json!({
         "digest": image.top().digest,
-        "media_type": image.top().media_type.to_string(),
+        "media_type": image.top().media_type,
         "manifests": manifests,
         "base_layer": image.base_layer,
         "attachments": attachments

@@ -1,23 +1,23 @@
 //! The image's documents (config, manifest per architecture, index) in the
-//! `oci-spec` types, their blobs by digest, and the two ways they are
-//! written locally: an OCI image layout directory and an `oci-archive`.
+//! `spec` types, their blobs by digest, and the two ways they are written
+//! locally: an OCI image layout directory and an `oci-archive`.
 //!
-//! Documents are serialized canonically (keys sorted, no spaces), because
-//! `oci-spec` keeps annotations and labels in `HashMap`s: written as they
-//! come, the same image would get a different digest on every run.
+//! Documents are serialized canonically (keys sorted, no spaces): the same
+//! image gets the same digest on every run, whatever order a map or a
+//! foreign document's fields came in.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use fastmusl_dist::elf::OciPlatform;
-use oci_spec::image::{
-    Arch, ConfigBuilder, Descriptor, Digest, HistoryBuilder, ImageConfigurationBuilder,
-    ImageIndexBuilder, ImageManifestBuilder, MediaType, Os, PlatformBuilder, RootFsBuilder,
-};
 use serde::Serialize;
 
 use super::layer::{Layer, sha256_digest};
+use super::spec::{
+    Descriptor, History, ImageConfiguration, ImageIndex, ImageManifest, Platform, RootFs,
+    RunConfig, media_type,
+};
 
 /// The annotation an OCI layout's `index.json` names a tag with.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -40,30 +40,26 @@ pub struct RuntimeConfig {
 /// One blob: a layer, a config, a manifest or an index.
 #[derive(Debug, Clone)]
 pub struct Blob {
-    pub media_type: MediaType,
+    pub media_type: String,
     pub digest: String,
     pub bytes: Vec<u8>,
 }
 
 impl Blob {
-    pub fn new(media_type: MediaType, bytes: Vec<u8>) -> Blob {
+    pub fn new(media_type: &str, bytes: Vec<u8>) -> Blob {
         Blob {
-            media_type,
+            media_type: media_type.to_owned(),
             digest: sha256_digest(&bytes),
             bytes,
         }
     }
 
-    fn json(media_type: MediaType, document: &impl Serialize) -> Result<Blob> {
+    fn json(media_type: &str, document: &impl Serialize) -> Result<Blob> {
         Ok(Blob::new(media_type, canonical_json(document)?))
     }
 
-    pub fn descriptor(&self) -> Result<Descriptor> {
-        Ok(Descriptor::new(
-            self.media_type.clone(),
-            self.bytes.len() as u64,
-            self.digest.parse::<Digest>()?,
-        ))
+    pub fn descriptor(&self) -> Descriptor {
+        Descriptor::new(&self.media_type, self.bytes.len() as u64, &self.digest)
     }
 }
 
@@ -98,45 +94,44 @@ impl Image {
         apps: &[(OciPlatform, Layer)],
         config: &RuntimeConfig,
     ) -> Result<Image> {
-        let base_blob = Blob::new(MediaType::ImageLayerGzip, base.blob.clone());
+        let base_blob = Blob::new(media_type::LAYER_GZIP, base.blob.clone());
         let mut blobs = vec![base_blob.clone()];
         let mut manifests = Vec::new();
         for (platform, app) in apps {
-            let app_blob = Blob::new(MediaType::ImageLayerGzip, app.blob.clone());
+            let app_blob = Blob::new(media_type::LAYER_GZIP, app.blob.clone());
             let config_blob = Blob::json(
-                MediaType::ImageConfig,
-                &image_config(platform, config, [&base.diff_id, &app.diff_id])?,
+                media_type::IMAGE_CONFIG,
+                &image_config(platform, config, [&base.diff_id, &app.diff_id]),
             )?;
-            let manifest = ImageManifestBuilder::default()
-                .schema_version(2u32)
-                .media_type(MediaType::ImageManifest)
-                .config(config_blob.descriptor()?)
-                .layers(vec![base_blob.descriptor()?, app_blob.descriptor()?])
-                .build()?;
-            manifests.push((*platform, Blob::json(MediaType::ImageManifest, &manifest)?));
+            let manifest = ImageManifest {
+                schema_version: 2,
+                media_type: media_type::IMAGE_MANIFEST.to_owned(),
+                config: config_blob.descriptor(),
+                layers: vec![base_blob.descriptor(), app_blob.descriptor()],
+            };
+            manifests.push((
+                *platform,
+                Blob::json(media_type::IMAGE_MANIFEST, &manifest)?,
+            ));
             blobs.extend([app_blob, config_blob]);
         }
         let index = if manifests.len() > 1 {
             let entries = manifests
                 .iter()
-                .map(|(platform, blob)| {
-                    let mut builder = PlatformBuilder::default()
-                        .architecture(Arch::from(platform.architecture))
-                        .os(Os::Linux);
-                    if let Some(variant) = platform.variant {
-                        builder = builder.variant(variant);
-                    }
-                    let mut descriptor = blob.descriptor()?;
-                    descriptor.set_platform(Some(builder.build()?));
-                    Ok(descriptor)
+                .map(|(platform, blob)| Descriptor {
+                    platform: Some(Platform {
+                        architecture: platform.architecture.to_owned(),
+                        os: "linux".to_owned(),
+                        variant: platform.variant.map(str::to_owned),
+                        other: Default::default(),
+                    }),
+                    ..blob.descriptor()
                 })
-                .collect::<Result<Vec<_>>>()?;
-            let index = ImageIndexBuilder::default()
-                .schema_version(2u32)
-                .media_type(MediaType::ImageIndex)
-                .manifests(entries)
-                .build()?;
-            Some(Blob::json(MediaType::ImageIndex, &index)?)
+                .collect();
+            Some(Blob::json(
+                media_type::IMAGE_INDEX,
+                &ImageIndex::new(entries),
+            )?)
         } else {
             None
         };
@@ -176,14 +171,12 @@ impl Image {
                         dir.display()
                     );
                 }
-                let index: oci_spec::image::ImageIndex =
-                    serde_json::from_slice(&std::fs::read(&index_file)?)
-                        .with_context(|| format!("reading {}", index_file.display()))?;
+                let index: ImageIndex = serde_json::from_slice(&std::fs::read(&index_file)?)
+                    .with_context(|| format!("reading {}", index_file.display()))?;
                 others = index
-                    .manifests()
-                    .iter()
+                    .manifests
+                    .into_iter()
                     .filter(|d| ref_name(d) != Some(tag))
-                    .cloned()
                     .collect();
             }
         }
@@ -195,7 +188,7 @@ impl Image {
         }
         write_atomically(&layout_file, LAYOUT_VERSION.as_bytes())?;
         let mut manifests = others;
-        manifests.push(self.tagged_descriptor(tag)?);
+        manifests.push(self.tagged_descriptor(tag));
         write_atomically(&index_file, &layout_index(manifests)?)
     }
 
@@ -211,7 +204,7 @@ impl Image {
         files.insert("oci-layout".into(), LAYOUT_VERSION.as_bytes().to_vec());
         files.insert(
             "index.json".into(),
-            layout_index(vec![self.tagged_descriptor(ref_name)?])?,
+            layout_index(vec![self.tagged_descriptor(ref_name)])?,
         );
         for blob in self.every_blob() {
             files.insert(
@@ -226,74 +219,62 @@ impl Image {
         super::layer::plain_tar(&entries.with_parents(), 0)
     }
 
-    fn tagged_descriptor(&self, tag: &str) -> Result<Descriptor> {
-        let mut descriptor = self.top().descriptor()?;
-        descriptor.set_annotations(Some(HashMap::from([(REF_NAME.to_owned(), tag.to_owned())])));
-        Ok(descriptor)
+    fn tagged_descriptor(&self, tag: &str) -> Descriptor {
+        Descriptor {
+            annotations: Some(BTreeMap::from([(REF_NAME.to_owned(), tag.to_owned())])),
+            ..self.top().descriptor()
+        }
     }
 }
 
 const LAYOUT_VERSION: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 
 fn layout_index(manifests: Vec<Descriptor>) -> Result<Vec<u8>> {
-    let index = ImageIndexBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageIndex)
-        .manifests(manifests)
-        .build()?;
-    canonical_json(&index)
+    canonical_json(&ImageIndex::new(manifests))
 }
 
 pub fn ref_name(descriptor: &Descriptor) -> Option<&str> {
-    descriptor
-        .annotations()
-        .as_ref()
-        .and_then(|a| a.get(REF_NAME))
-        .map(String::as_str)
+    descriptor.annotation(REF_NAME)
 }
 
 fn image_config(
     platform: &OciPlatform,
     config: &RuntimeConfig,
     diff_ids: [&String; 2],
-) -> Result<oci_spec::image::ImageConfiguration> {
-    let mut runtime = ConfigBuilder::default()
-        .user(config.user.clone())
-        .entrypoint(config.entrypoint.clone())
-        .env(config.env.clone())
-        .working_dir(config.working_dir.clone())
-        .labels(config.labels.clone().into_iter().collect::<HashMap<_, _>>());
-    if !config.cmd.is_empty() {
-        runtime = runtime.cmd(config.cmd.clone());
-    }
-    if !config.exposed_ports.is_empty() {
-        runtime = runtime.exposed_ports(config.exposed_ports.clone());
-    }
-    let history = |created_by: &str| {
-        HistoryBuilder::default()
-            .created(config.created.clone())
-            .created_by(created_by.to_owned())
-            .build()
+) -> ImageConfiguration {
+    let history = |created_by: &str| History {
+        created: config.created.clone(),
+        created_by: created_by.to_owned(),
     };
-    let mut builder = ImageConfigurationBuilder::default()
-        .created(config.created.clone())
-        .architecture(Arch::from(platform.architecture))
-        .os(Os::Linux)
-        .config(runtime.build()?)
-        .rootfs(
-            RootFsBuilder::default()
-                .typ("layers")
-                .diff_ids(diff_ids.map(String::clone).to_vec())
-                .build()?,
-        )
-        .history(vec![
-            history("fastmusl image: base (CA bundle, users, /tmp)")?,
-            history("fastmusl image: application")?,
-        ]);
-    if let Some(variant) = platform.variant {
-        builder = builder.variant(variant);
+    ImageConfiguration {
+        created: config.created.clone(),
+        architecture: platform.architecture.to_owned(),
+        os: "linux".to_owned(),
+        variant: platform.variant.map(str::to_owned),
+        config: RunConfig {
+            user: config.user.clone(),
+            exposed_ports: (!config.exposed_ports.is_empty()).then(|| {
+                config
+                    .exposed_ports
+                    .iter()
+                    .map(|port| (port.clone(), Default::default()))
+                    .collect()
+            }),
+            env: config.env.clone(),
+            entrypoint: config.entrypoint.clone(),
+            cmd: (!config.cmd.is_empty()).then(|| config.cmd.clone()),
+            working_dir: config.working_dir.clone(),
+            labels: config.labels.clone(),
+        },
+        rootfs: RootFs {
+            kind: "layers".to_owned(),
+            diff_ids: diff_ids.map(String::clone).to_vec(),
+        },
+        history: vec![
+            history("fastmusl image: base (CA bundle, users, /tmp)"),
+            history("fastmusl image: application"),
+        ],
     }
-    Ok(builder.build()?)
 }
 
 /// JSON with sorted keys and no whitespace: through `serde_json::Value`,
@@ -319,7 +300,8 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_hash_map_keys() {
-        let map: HashMap<String, u32> = (0..50).map(|i| (format!("k{i:02}"), i)).collect();
+        let map: std::collections::HashMap<String, u32> =
+            (0..50).map(|i| (format!("k{i:02}"), i)).collect();
         let json = String::from_utf8(canonical_json(&map).unwrap()).unwrap();
         let keys: Vec<&str> = json
             .match_indices("\"k")
@@ -357,12 +339,12 @@ mod tests {
     }
 
     fn tags_in(dir: &Path) -> Vec<(String, String)> {
-        let index: oci_spec::image::ImageIndex =
+        let index: ImageIndex =
             serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
         index
-            .manifests()
+            .manifests
             .iter()
-            .map(|d| (ref_name(d).unwrap().to_owned(), d.digest().to_string()))
+            .map(|d| (ref_name(d).unwrap().to_owned(), d.digest.clone()))
             .collect()
     }
 

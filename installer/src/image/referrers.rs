@@ -11,16 +11,13 @@
 //! is that index's update, shared by registries and OCI layouts; adding an
 //! artifact already listed changes nothing.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    path::Path,
-};
+use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{Context, Result};
-use oci_spec::image::MediaType;
 use serde_json::{Value, json};
 
 use super::oci::{Blob, REF_NAME, canonical_json, hex_of, ref_name, write_atomically};
+use super::spec::{Descriptor, ImageIndex, media_type};
 
 /// The empty config of artifacts (`{}`), as the image spec defines it.
 pub const EMPTY_CONFIG_TYPE: &str = "application/vnd.oci.empty.v1+json";
@@ -52,15 +49,15 @@ impl Artifact {
         layer_annotations: BTreeMap<String, String>,
         annotations: BTreeMap<String, String>,
     ) -> Result<Artifact> {
-        let config = Blob::new(MediaType::Other(EMPTY_CONFIG_TYPE.into()), b"{}".to_vec());
-        let layer = Blob::new(MediaType::Other(layer_type.into()), content);
+        let config = Blob::new(EMPTY_CONFIG_TYPE, b"{}".to_vec());
+        let layer = Blob::new(layer_type, content);
         let mut layer_descriptor = descriptor(&layer);
         if !layer_annotations.is_empty() {
             layer_descriptor["annotations"] = json!(layer_annotations);
         }
         let mut manifest = json!({
             "schemaVersion": 2,
-            "mediaType": MediaType::ImageManifest.to_string(),
+            "mediaType": media_type::IMAGE_MANIFEST,
             "artifactType": artifact_type,
             "config": {
                 "mediaType": EMPTY_CONFIG_TYPE,
@@ -77,7 +74,7 @@ impl Artifact {
         Ok(Artifact {
             what,
             artifact_type: artifact_type.to_owned(),
-            manifest: Blob::new(MediaType::ImageManifest, canonical_json(&manifest)?),
+            manifest: Blob::new(media_type::IMAGE_MANIFEST, canonical_json(&manifest)?),
             blobs: vec![config, layer],
             subject: subject.digest.clone(),
             annotations,
@@ -97,7 +94,7 @@ impl Artifact {
 
 fn descriptor(blob: &Blob) -> Value {
     json!({
-        "mediaType": blob.media_type.to_string(),
+        "mediaType": blob.media_type,
         "digest": blob.digest,
         "size": blob.bytes.len(),
     })
@@ -120,7 +117,7 @@ pub fn add_to_referrers_index(
             .context("the referrers tag holds something that is not an image index")?,
         None => json!({
             "schemaVersion": 2,
-            "mediaType": MediaType::ImageIndex.to_string(),
+            "mediaType": media_type::IMAGE_INDEX,
             "manifests": [],
         }),
     };
@@ -135,7 +132,7 @@ pub fn add_to_referrers_index(
     }
     manifests.push(artifact.referrer_descriptor());
     Ok(Some(Blob::new(
-        MediaType::ImageIndex,
+        media_type::IMAGE_INDEX,
         canonical_json(&index)?,
     )))
 }
@@ -147,10 +144,9 @@ pub fn add_to_referrers_index(
 pub fn attach_in_layout(dir: &Path, artifacts: &[Artifact]) -> Result<()> {
     let index_file = dir.join("index.json");
     let blob_dir = dir.join("blobs/sha256");
-    let mut index: oci_spec::image::ImageIndex =
-        serde_json::from_slice(&std::fs::read(&index_file)?)
-            .with_context(|| format!("reading {}", index_file.display()))?;
-    let mut manifests = index.manifests().clone();
+    let mut index: ImageIndex = serde_json::from_slice(&std::fs::read(&index_file)?)
+        .with_context(|| format!("reading {}", index_file.display()))?;
+    let mut manifests = std::mem::take(&mut index.manifests);
     for artifact in artifacts {
         for blob in artifact.blobs.iter().chain([&artifact.manifest]) {
             write_atomically(&blob_dir.join(hex_of(&blob.digest)), &blob.bytes)?;
@@ -159,7 +155,7 @@ pub fn attach_in_layout(dir: &Path, artifacts: &[Artifact]) -> Result<()> {
         let position = manifests.iter().position(|d| ref_name(d) == Some(&tag));
         let existing = match position {
             Some(i) => Some(
-                std::fs::read(blob_dir.join(hex_of(manifests[i].digest().as_ref())))
+                std::fs::read(blob_dir.join(hex_of(&manifests[i].digest)))
                     .with_context(|| format!("reading the referrers index {tag}"))?,
             ),
             None => None,
@@ -168,14 +164,16 @@ pub fn attach_in_layout(dir: &Path, artifacts: &[Artifact]) -> Result<()> {
             continue;
         };
         write_atomically(&blob_dir.join(hex_of(&updated.digest)), &updated.bytes)?;
-        let mut descriptor = updated.descriptor()?;
-        descriptor.set_annotations(Some(HashMap::from([(REF_NAME.to_owned(), tag)])));
+        let descriptor = Descriptor {
+            annotations: Some(BTreeMap::from([(REF_NAME.to_owned(), tag)])),
+            ..updated.descriptor()
+        };
         match position {
             Some(i) => manifests[i] = descriptor,
             None => manifests.push(descriptor),
         }
     }
-    index.set_manifests(manifests);
+    index.manifests = manifests;
     write_atomically(&index_file, &canonical_json(&index)?)
 }
 
@@ -185,7 +183,7 @@ mod tests {
 
     #[test]
     fn an_artifact_is_listed_once_under_its_subject_s_tag() {
-        let subject = Blob::new(MediaType::ImageManifest, b"{\"x\":1}".to_vec());
+        let subject = Blob::new(media_type::IMAGE_MANIFEST, b"{\"x\":1}".to_vec());
         let sbom = Artifact::new(
             "the SBOM".into(),
             &subject,

@@ -14,11 +14,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow, bail};
-use oci_spec::image::MediaType;
 
 use super::credentials::{Credentials, CredsArg};
 use super::oci::Blob;
 use super::reference::Reference;
+use super::spec::media_type;
 use crate::dist_server::{host_of, is_loopback};
 
 pub struct Registry {
@@ -115,8 +115,8 @@ impl Registry {
         let what = format!("reading manifest {reference}");
         let url = format!("{}/v2/{}/manifests/{reference}", self.base, self.repository);
         let accept = [
-            MediaType::ImageIndex.to_string(),
-            MediaType::ImageManifest.to_string(),
+            media_type::IMAGE_INDEX.to_owned(),
+            media_type::IMAGE_MANIFEST.to_owned(),
             "application/vnd.docker.distribution.manifest.list.v2+json".to_owned(),
             "application/vnd.docker.distribution.manifest.v2+json".to_owned(),
         ]
@@ -132,7 +132,7 @@ impl Registry {
             .unwrap_or_default();
         let bytes = read_limited(response, MAX_MANIFEST)
             .with_context(|| format!("{}: {what}", self.display))?;
-        let blob = Blob::new(MediaType::from(media_type.as_str()), bytes);
+        let blob = Blob::new(&media_type, bytes);
         if reference.starts_with("sha256:") && blob.digest != reference {
             bail!(
                 "{}: {what}: the registry sent a document whose digest is {}",
@@ -177,7 +177,7 @@ impl Registry {
     ) -> Result<Option<String>> {
         let what = format!("putting manifest {reference}");
         let url = format!("{}/v2/{}/manifests/{reference}", self.base, self.repository);
-        let media_type = blob.media_type.to_string();
+        let media_type = blob.media_type.clone();
         let response = self
             .send(
                 "PUT",

@@ -22,7 +22,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use base64::Engine;
-use oci_spec::image::MediaType;
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::pkcs8::{
@@ -31,6 +30,7 @@ use p256::pkcs8::{
 use serde_json::{Value, json};
 
 use super::oci::{Blob, canonical_json};
+use super::spec::media_type;
 
 pub const SIMPLE_SIGNING_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 pub const DSSE_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
@@ -228,7 +228,7 @@ pub fn cosign_manifest(
     existing: Option<&[u8]>,
     layer: SignedLayer,
 ) -> Result<(Blob, Vec<Blob>, bool)> {
-    let content = Blob::new(MediaType::Other(layer.media_type.into()), layer.content);
+    let content = Blob::new(layer.media_type, layer.content);
     let mut descriptor = json!({
         "mediaType": layer.media_type,
         "digest": content.digest,
@@ -254,7 +254,7 @@ pub fn cosign_manifest(
     // cosign's config: an image config whose diff_ids are the layers'.
     let diff_ids: Vec<&Value> = layers.iter().map(|l| &l["digest"]).collect();
     let config = Blob::new(
-        MediaType::ImageConfig,
+        media_type::IMAGE_CONFIG,
         canonical_json(&json!({
             "architecture": "",
             "created": "0001-01-01T00:00:00Z",
@@ -265,12 +265,12 @@ pub fn cosign_manifest(
         }))?,
     );
     let manifest = Blob::new(
-        MediaType::ImageManifest,
+        media_type::IMAGE_MANIFEST,
         canonical_json(&json!({
             "schemaVersion": 2,
-            "mediaType": MediaType::ImageManifest.to_string(),
+            "mediaType": media_type::IMAGE_MANIFEST,
             "config": {
-                "mediaType": MediaType::ImageConfig.to_string(),
+                "mediaType": media_type::IMAGE_CONFIG,
                 "digest": config.digest,
                 "size": config.bytes.len(),
             },
