@@ -81,7 +81,7 @@ pub struct SysrootWiring {
     /// before a table in TOML.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
-    /// The rustup toolchain (`nightly-2026-10-30`) that builds std with
+    /// The rustup toolchain (a dated nightly, `nightly-YYYY-MM-DD`) that builds std with
     /// `-Zbuild-std` where rustup ships no rust-std for the target: the
     /// nightly the sysroot was tested with. Absent in sysroots made before
     /// the pin (see `build_std_toolchain()`).

@@ -118,7 +118,8 @@ pub fn copy_of_release() -> tempfile::TempDir {
     copy
 }
 
-/// `python3 -m http.server` on 127.0.0.1, on a port the OS picks.
+/// Python's `http.server` on 127.0.0.1, on a port the OS picks; over
+/// HTTPS with a test PKI's server certificate if one is given.
 pub struct HttpServer {
     child: Child,
     pub url: String,
@@ -126,56 +127,34 @@ pub struct HttpServer {
 
 impl HttpServer {
     pub fn serve(dir: &Path) -> HttpServer {
-        let mut child = Command::new("python3")
-            .args([
-                "-u",
-                "-m",
-                "http.server",
-                "0",
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-            ])
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        // "Serving HTTP on 127.0.0.1 port 41743 (http://127.0.0.1:41743/) ..."
-        let port = line
-            .split(" port ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap_or_else(|| panic!("{line}"));
-        HttpServer {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
+        Self::start(dir, None)
     }
-}
 
-impl HttpServer {
     /// The same over HTTPS, with `pki`'s server certificate (127.0.0.1):
     /// a dist server behind a private CA.
     pub fn serve_tls(dir: &Path, pki: &containers::Pki) -> HttpServer {
+        Self::start(dir, Some(pki))
+    }
+
+    fn start(dir: &Path, pki: Option<&containers::Pki>) -> HttpServer {
         const SERVER: &str = "import functools, http.server, ssl, sys
 handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
 httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-context.load_cert_chain(sys.argv[2], sys.argv[3])
-httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+if len(sys.argv) > 2:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(sys.argv[2], sys.argv[3])
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
 print(httpd.server_address[1], flush=True)
 httpd.serve_forever()
 ";
-        let mut child = Command::new("python3")
-            .args(["-c", SERVER])
-            .arg(dir)
-            .arg(pki.dir.path().join("server.pem"))
-            .arg(pki.dir.path().join("server.key"))
+        let mut command = Command::new("python3");
+        command.args(["-c", SERVER]).arg(dir);
+        if let Some(pki) = pki {
+            command
+                .arg(pki.dir.path().join("server.pem"))
+                .arg(pki.dir.path().join("server.key"));
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -185,9 +164,10 @@ httpd.serve_forever()
             .read_line(&mut line)
             .unwrap();
         let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("{line}"));
+        let scheme = if pki.is_some() { "https" } else { "http" };
         HttpServer {
             child,
-            url: format!("https://127.0.0.1:{port}"),
+            url: format!("{scheme}://127.0.0.1:{port}"),
         }
     }
 }
