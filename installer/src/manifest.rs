@@ -46,6 +46,20 @@ pub fn trusted_keys(home: &FastmuslHome) -> Result<Vec<(String, TrustedKey)>> {
 
 pub struct VerifiedManifest {
     pub manifest: ChannelManifest,
+    /// As fetched, for `keep`.
+    fetched: FetchedManifest,
+    server: String,
+}
+
+impl VerifiedManifest {
+    /// Keeps the manifest in the home for `target list` without the
+    /// network. Called once the command that verified it has done its
+    /// work: a command that refuses (a bad archive, say) leaves the home
+    /// as it was. Only a cache: a home that cannot be written to loses
+    /// nothing but offline listing.
+    pub fn keep(&self, home: &FastmuslHome) {
+        let _ = LastVerified::keep(home, &self.fetched, &self.server);
+    }
 }
 
 /// The channel manifest and its signature as a server sent them.
@@ -103,10 +117,11 @@ pub fn verify_fetched(
             manifest.date,
         );
     }
-    // Only a cache: a home that cannot be written to loses nothing but
-    // offline listing.
-    let _ = LastVerified::keep(home, &fetched, server);
-    Ok(VerifiedManifest { manifest })
+    Ok(VerifiedManifest {
+        manifest,
+        fetched,
+        server: server.describe(),
+    })
 }
 
 /// The signature with a trusted key, then the signed comment against the
@@ -144,13 +159,13 @@ pub struct LastVerified {
 impl LastVerified {
     const FROM_FILE: &str = "verified-from.toml";
 
-    fn keep(home: &FastmuslHome, fetched: &FetchedManifest, server: &DistServer) -> Result<()> {
+    fn keep(home: &FastmuslHome, fetched: &FetchedManifest, server: &str) -> Result<()> {
         let dir = home.channel_cache();
         let name = manifest_file_name(CHANNEL);
         write_atomic(&dir.join(&name), &fetched.text)?;
         write_atomic(&dir.join(format!("{name}.minisig")), &fetched.signature)?;
         let mut from = toml_edit::DocumentMut::new();
-        from["server"] = toml_edit::value(server.describe());
+        from["server"] = toml_edit::value(server);
         from["verified_at"] = toml_edit::value(unix_now() as i64);
         write_atomic(&dir.join(Self::FROM_FILE), from.to_string().as_bytes())
     }

@@ -149,6 +149,7 @@ pub fn add(options: AddOptions, out: &Output) -> Result<()> {
         .accepted_release_timestamp
         .max(release.release_timestamp);
     state.save(&home)?;
+    verified.keep(&home);
     // Files go last: until here, everything still pointed at them.
     for (triple, old) in replaced {
         home.remove_sysroot(&triple, &old)?;
@@ -331,6 +332,7 @@ pub fn list(installed_only: bool, offline: bool, out: &Output) -> Result<()> {
                 verified.manifest.sysroot.version,
                 server.describe()
             ));
+            verified.keep(&home);
             verified.manifest.sysroot
         }
         None => {

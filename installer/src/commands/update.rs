@@ -29,7 +29,7 @@ pub fn update(allow_downgrade: bool, out: &Output) -> Result<()> {
         state.accepted_release_timestamp,
         allow_downgrade,
     )?;
-    let release = verified.manifest;
+    let release = &verified.manifest;
     let version = release.sysroot.version.clone();
     let mut after = state.targets.clone();
     let mut replaced = Vec::new();
@@ -56,6 +56,7 @@ pub fn update(allow_downgrade: bool, out: &Output) -> Result<()> {
         .accepted_release_timestamp
         .max(release.release_timestamp);
     state.save(&home)?;
+    verified.keep(&home);
     for (triple, old) in replaced {
         home.remove_sysroot(&triple, &old)?;
         out.info(&format!(
