@@ -64,13 +64,29 @@ pub fn client_config(registry_ca: &[PathBuf]) -> Result<Option<Arc<rustls::Clien
     Ok(Some(Arc::new(config)))
 }
 
+/// The settings with `SSL_CERT_FILE`'s roots alone, read once per process:
+/// the dist server's downloads make an agent per file.
+fn environment_config() -> Result<Option<Arc<rustls::ClientConfig>>> {
+    type Config = Result<Option<Arc<rustls::ClientConfig>>, String>;
+    static CONFIG: std::sync::OnceLock<Config> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| client_config(&[]).map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
 /// An agent with these roots and timeouts.
 pub fn agent(registry_ca: &[PathBuf], timeout: std::time::Duration) -> Result<ureq::Agent> {
     let mut builder = ureq::AgentBuilder::new()
         .timeout_connect(timeout)
         .timeout_read(timeout)
         .timeout_write(timeout);
-    if let Some(config) = client_config(registry_ca)? {
+    let config = if registry_ca.is_empty() {
+        environment_config()?
+    } else {
+        client_config(registry_ca)?
+    };
+    if let Some(config) = config {
         builder = builder.tls_config(config);
     }
     Ok(builder.build())
